@@ -1,0 +1,70 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Kernels and the code that calls them in a loop need AVX2+FMA (without an FMA
+/// target `addingProduct` calls libm's fmaf) and no bounds checks in release.
+/// Debug builds stay unoptimised so they remain debuggable.
+let fastNumerics: [SwiftSetting] = [
+    .unsafeFlags(["-target-cpu", "haswell"]),
+    .unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "distill",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "distill", targets: ["distill"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+    ],
+    targets: [
+        // C libraries from Debian, each behind a shim header that re-exports the
+        // macros Swift cannot import as static inline functions.
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5-serial",
+                       providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg",
+                       providers: [.apt(["libturbojpeg0-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng16",
+                       providers: [.apt(["libpng-dev"])]),
+
+        // The HDF5 embedding store: schema, writer, reader, merge. No ML.
+        .target(name: "EmbeddingStore", dependencies: ["CHDF5"],
+                swiftSettings: fastNumerics),
+        // The numeric core: float32 tensors, BLAS-backed kernels, threading.
+        .target(name: "TensorKernels", dependencies: ["COpenBLAS"],
+                swiftSettings: fastNumerics),
+        // Generated from onnx.proto (tools/gen-onnx-proto); committed.
+        .target(name: "ONNXSchema",
+                dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        // Teacher: ONNX loading and execution, images, views, the export loop.
+        .target(name: "TeacherExport",
+                dependencies: ["TensorKernels", "EmbeddingStore", "ONNXSchema",
+                               "CTurboJPEG", "CPNG"],
+                swiftSettings: fastNumerics),
+        // Students: networks, losses, optimisers, the training loop over the store.
+        .target(name: "StudentTrain",
+                dependencies: ["TensorKernels", "EmbeddingStore", "ONNXSchema"],
+                swiftSettings: fastNumerics),
+        .executableTarget(name: "distill",
+                          dependencies: ["EmbeddingStore", "TensorKernels", "TeacherExport",
+                                         "StudentTrain",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                                         .product(name: "Yams", package: "Yams")]),
+
+        .testTarget(name: "EmbeddingStoreTests", dependencies: ["EmbeddingStore"]),
+        .testTarget(name: "TensorKernelsTests", dependencies: ["TensorKernels"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "TeacherExportTests", dependencies: ["TeacherExport"]),
+        .testTarget(name: "StudentTrainTests", dependencies: ["StudentTrain"]),
+        .testTarget(name: "DistillCLITests", dependencies: ["EmbeddingStore"]),
+    ],
+    // Swift 5 mode: kernels hand raw pointers to worker threads, which Swift 6's
+    // strict Sendable checking rejects wholesale; the threading discipline is
+    // documented in ComputeThreads instead.
+    swiftLanguageModes: [.v5]
+)
