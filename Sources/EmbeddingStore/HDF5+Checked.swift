@@ -24,13 +24,13 @@ enum H5 {
         return status
     }
 
-    /// HDF5's error stack of the last failing call on this thread, innermost last;
-    /// clears the stack.
+    /// The innermost two messages of HDF5's error stack for the last failing call
+    /// on this thread (the outer ones only repeat "unable to ..."); clears the stack.
     static func takeErrorText() -> String {
         var buffer = [CChar](repeating: 0, count: 4096)
         chdf5_error_text(&buffer, buffer.count)
         chdf5_clear_errors()
-        return String(cString: buffer)
+        return String(cString: buffer).components(separatedBy: "; ").suffix(2).joined(separator: ": ")
     }
 
     private static let silencedKey: pthread_key_t = {

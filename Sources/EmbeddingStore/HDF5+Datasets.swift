@@ -23,10 +23,12 @@ final class RowDataset {
         self.rows = rows
     }
 
-    /// Creates an empty, extendible, chunked dataset with Fletcher32 checksums.
-    /// `chunkRows` rows form one chunk (the unit HDF5 reads, checks and caches).
+    /// Creates an empty, extendible, chunked dataset, with Fletcher32 checksums
+    /// when `checksummed` (HDF5 cannot filter variable-length strings, whose bytes
+    /// live in the global heap). `chunkRows` rows form one chunk (the unit HDF5
+    /// reads, checks and caches).
     static func create(in parent: H5Object, name: String, path: String, type: hid_t,
-                       rowShape: [Int], chunkRows: Int) throws -> RowDataset {
+                       rowShape: [Int], chunkRows: Int, checksummed: Bool) throws -> RowDataset {
         let file = parent.file
         let dims = [hsize_t(0)] + rowShape.map { hsize_t($0) }
         let maxDims = [chdf5_unlimited()] + rowShape.map { hsize_t($0) }
@@ -37,7 +39,9 @@ final class RowDataset {
         let dcpl = H5Object(try H5.call("H5Pcreate", file) { H5Pcreate(chdf5_p_dataset_create()) },
                             .propertyList, file: file)
         try H5.call("H5Pset_chunk", file) { H5Pset_chunk(dcpl.id, Int32(chunk.count), chunk) }
-        try H5.call("H5Pset_fletcher32", file) { H5Pset_fletcher32(dcpl.id) }
+        if checksummed {
+            try H5.call("H5Pset_fletcher32", file) { H5Pset_fletcher32(dcpl.id) }
+        }
         // No modification times in object headers: identical content, identical bytes.
         try H5.call("H5Pset_obj_track_times", file) { H5Pset_obj_track_times(dcpl.id, false) }
         let parentID = parent.id

@@ -61,10 +61,10 @@ final class StoreFile {
         let string = try H5Types.utf8String(file: path)
         var d: [String: RowDataset] = [:]
         func make(_ parent: H5Object, _ parentName: String, _ name: String, _ type: hid_t,
-                  _ rowShape: [Int], rowBytes: Int) throws {
+                  _ rowShape: [Int], rowBytes: Int, checksummed: Bool = true) throws {
             let full = parentName.isEmpty ? name : "\(parentName)/\(name)"
             d[full] = try RowDataset.create(in: parent, name: name, path: full, type: type, rowShape: rowShape,
-                                            chunkRows: Schema.chunkRows(rowBytes: rowBytes))
+                                            chunkRows: Schema.chunkRows(rowBytes: rowBytes), checksummed: checksummed)
         }
         let dim = m.teacher.embeddingDim
         try make(records, Schema.records, Schema.Record.embedding, half?.id ?? H5Types.float32, [dim],
@@ -82,12 +82,12 @@ final class StoreFile {
         try make(records, Schema.records, Schema.Record.pixels, H5Types.uint8, pixelShape,
                  rowBytes: pixelShape.reduce(1, *))
         // Strings are stored out of line; a chunk row is a 16-byte heap reference.
-        try make(images, Schema.images, Schema.Image.path, string.id, [], rowBytes: 16)
-        try make(images, Schema.images, Schema.Image.contentHash, string.id, [], rowBytes: 16)
+        try make(images, Schema.images, Schema.Image.path, string.id, [], rowBytes: 16, checksummed: false)
+        try make(images, Schema.images, Schema.Image.contentHash, string.id, [], rowBytes: 16, checksummed: false)
         try make(images, Schema.images, Schema.Image.label, H5Types.int32, [], rowBytes: 4)
         try make(images, Schema.images, Schema.Image.synthetic, H5Types.uint8, [], rowBytes: 1)
-        try make(images, Schema.images, Schema.Image.provenance, string.id, [], rowBytes: 16)
-        try make(file, "", Schema.classNames, string.id, [], rowBytes: 16)
+        try make(images, Schema.images, Schema.Image.provenance, string.id, [], rowBytes: 16, checksummed: false)
+        try make(file, "", Schema.classNames, string.id, [], rowBytes: 16, checksummed: false)
         let store = StoreFile(path: path, file: file, datasets: d)
         try store.writeMetadata(m)
         return store
@@ -109,7 +109,7 @@ final class StoreFile {
                 H5Fopen(path, writable ? chdf5_acc_rdwr() : chdf5_acc_rdonly(), fapl?.id ?? H5.defaultPL)
             }, .file, file: path)
         } catch StoreError.hdf5(_, _, let reason) where reason.contains("truncated") {
-            throw StoreError.truncated(file: path, reason: reason.components(separatedBy: "; ").last ?? reason)
+            throw StoreError.truncated(file: path, reason: reason)
         }
         let format: String?
         do { format = try file.string(Schema.format) } catch { format = nil }
