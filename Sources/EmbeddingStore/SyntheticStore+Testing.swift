@@ -103,3 +103,12 @@ package struct SyntheticStore: Sendable {
         Float(rng.next() >> 40) / Float(1 << 24)
     }
 }
+
+extension SyntheticStore {
+    /// The contents the kill-and-resume test and its child process agree on:
+    /// 64x64 inputs (one chunk per record) and 256-d float16 embeddings.
+    package static func killTestSpec(images: Int, views: Int) -> SyntheticStore {
+        SyntheticStore(seed: 99, images: images, realImages: images - images / 4, viewsPerImage: views,
+                       embeddingDim: 256, embeddingType: .float16, logitsDim: 10, inputSize: 64, classes: 7)
+    }
+}
