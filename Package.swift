@@ -56,7 +56,10 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Yams", package: "Yams")]),
 
-        .testTarget(name: "EmbeddingStoreTests", dependencies: ["EmbeddingStore"]),
+        // Child process of EmbeddingStoreTests' SIGKILL-and-resume test.
+        .executableTarget(name: "StoreFixtureWriter", dependencies: ["EmbeddingStore"],
+                          path: "Tests/StoreFixtureWriter"),
+        .testTarget(name: "EmbeddingStoreTests", dependencies: ["EmbeddingStore", "StoreFixtureWriter"]),
         .testTarget(name: "TensorKernelsTests", dependencies: ["TensorKernels"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "TeacherExportTests", dependencies: ["TeacherExport"]),

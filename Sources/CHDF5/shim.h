@@ -1,6 +1,7 @@
 #ifndef CHDF5_SHIM_H
 #define CHDF5_SHIM_H
 #include <hdf5.h>
+#include <stdio.h>
 
 /* HDF5's type and property-list "constants" are macros over *_g globals that
  * Swift 6 refuses (not concurrency-safe) or cannot import at all. Each one is
@@ -42,4 +43,24 @@ static inline hid_t chdf5_p_link_create(void)    { return H5P_LINK_CREATE; }
 
 /* Silence HDF5's own error-stack printing: the store reports errors itself. */
 static inline void chdf5_silence_errors(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+/* HDF5's error stack as text (innermost last), so a failing call can be reported
+ * with HDF5's own reason (e.g. "data error detected by Fletcher32 checksum").
+ * Safe to call when the stack is empty; always NUL-terminates. */
+typedef struct { char *buf; size_t cap; size_t len; } chdf5_error_text_state;
+static inline herr_t chdf5_error_text_cb(unsigned n, const H5E_error2_t *e, void *data) {
+    (void)n;
+    chdf5_error_text_state *st = (chdf5_error_text_state *)data;
+    const char *desc = (e && e->desc) ? e->desc : "";
+    int w = snprintf(st->buf + st->len, st->cap - st->len, "%s%s", st->len ? "; " : "", desc);
+    if (w > 0) { st->len += (size_t)w; if (st->len >= st->cap) st->len = st->cap - 1; }
+    return 0;
+}
+static inline void chdf5_error_text(char *buf, size_t cap) {
+    if (cap == 0) return;
+    buf[0] = 0;
+    chdf5_error_text_state st = { buf, cap, 0 };
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, chdf5_error_text_cb, &st);
+}
+static inline void chdf5_clear_errors(void) { H5Eclear2(H5E_DEFAULT); }
+static inline unsigned chdf5_cache_config_version(void) { return H5AC__CURR_CACHE_CONFIG_VERSION; }
 #endif

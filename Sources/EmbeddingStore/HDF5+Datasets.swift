@@ -1,0 +1,190 @@
+import CHDF5
+import Foundation
+
+/// A chunked dataset whose first dimension counts rows (records or images) and
+/// grows by appending; every other dimension (`rowShape`) is fixed.
+final class RowDataset {
+    let object: H5Object
+    /// Path inside the file, e.g. "records/embedding" (for messages).
+    let path: String
+    let rowShape: [Int]
+    /// Elements per row: the product of `rowShape`.
+    let rowElements: Int
+    private(set) var rows: Int
+
+    var file: String { object.file }
+    private var rank: Int { rowShape.count + 1 }
+
+    private init(object: H5Object, path: String, rowShape: [Int], rows: Int) {
+        self.object = object
+        self.path = path
+        self.rowShape = rowShape
+        self.rowElements = rowShape.reduce(1, *)
+        self.rows = rows
+    }
+
+    /// Creates an empty, extendible, chunked dataset, with Fletcher32 checksums
+    /// when `checksummed` (HDF5 cannot filter variable-length strings, whose bytes
+    /// live in the global heap). `chunkRows` rows form one chunk (the unit HDF5
+    /// reads, checks and caches).
+    static func create(in parent: H5Object, name: String, path: String, type: hid_t,
+                       rowShape: [Int], chunkRows: Int, checksummed: Bool) throws -> RowDataset {
+        let file = parent.file
+        let dims = [hsize_t(0)] + rowShape.map { hsize_t($0) }
+        let maxDims = [chdf5_unlimited()] + rowShape.map { hsize_t($0) }
+        let chunk = [hsize_t(max(1, chunkRows))] + rowShape.map { hsize_t(max(1, $0)) }
+        let space = H5Object(try H5.call("H5Screate_simple", file) {
+            H5Screate_simple(Int32(dims.count), dims, maxDims)
+        }, .dataspace, file: file)
+        let dcpl = H5Object(try H5.call("H5Pcreate", file) { H5Pcreate(chdf5_p_dataset_create()) },
+                            .propertyList, file: file)
+        try H5.call("H5Pset_chunk", file) { H5Pset_chunk(dcpl.id, Int32(chunk.count), chunk) }
+        if checksummed {
+            try H5.call("H5Pset_fletcher32", file) { H5Pset_fletcher32(dcpl.id) }
+        }
+        // No modification times in object headers: identical content, identical bytes.
+        try H5.call("H5Pset_obj_track_times", file) { H5Pset_obj_track_times(dcpl.id, false) }
+        let parentID = parent.id
+        let id = try H5.call("H5Dcreate2", file) {
+            H5Dcreate2(parentID, name, type, space.id, H5.defaultPL, dcpl.id, H5.defaultPL)
+        }
+        return RowDataset(object: H5Object(id, .dataset, file: file), path: path, rowShape: rowShape, rows: 0)
+    }
+
+    /// Opens an existing dataset and reads its shape. `cacheBytes` sizes HDF5's
+    /// per-dataset chunk cache (nil keeps HDF5's 1 MiB default).
+    static func open(in parent: H5Object, name: String, path: String, cacheBytes: Int? = nil) throws -> RowDataset {
+        let file = parent.file
+        let dapl = H5Object(try H5.call("H5Pcreate", file) { H5Pcreate(chdf5_p_dataset_access()) },
+                            .propertyList, file: file)
+        if let bytes = cacheBytes {
+            // Slots: a prime well above the number of chunks the cache can hold.
+            try H5.call("H5Pset_chunk_cache", file) { H5Pset_chunk_cache(dapl.id, 100_003, bytes, 1.0) }
+        }
+        let parentID = parent.id
+        let id = try H5.call("H5Dopen2", file) { H5Dopen2(parentID, name, dapl.id) }
+        let object = H5Object(id, .dataset, file: file)
+        let dims = try currentDims(object)
+        guard !dims.isEmpty else {
+            throw StoreError.invalid(file: file, reason: "\(path) is a scalar, expected rows")
+        }
+        return RowDataset(object: object, path: path, rowShape: Array(dims.dropFirst()), rows: dims[0])
+    }
+
+    private static func currentDims(_ object: H5Object) throws -> [Int] {
+        let file = object.file
+        let space = H5Object(try H5.call("H5Dget_space", file) { H5Dget_space(object.id) }, .dataspace, file: file)
+        let rank = try H5.call("H5Sget_simple_extent_ndims", file) { H5Sget_simple_extent_ndims(space.id) }
+        var dims = [hsize_t](repeating: 0, count: Int(rank))
+        try H5.call("H5Sget_simple_extent_dims", file) { H5Sget_simple_extent_dims(space.id, &dims, nil) }
+        return dims.map { Int($0) }
+    }
+
+    /// The stored datatype's class and size in bytes (for validation).
+    func typeInfo() throws -> (typeClass: H5T_class_t, size: Int) {
+        let file = self.file, id = object.id
+        let type = H5Object(try H5.call("H5Dget_type", file) { H5Dget_type(id) }, .datatype, file: file)
+        let cls = H5Tget_class(type.id)
+        try H5.call("H5Tget_class", file) { cls.rawValue }
+        let size = H5Tget_size(type.id)
+        if size == 0 { throw StoreError.hdf5(call: "H5Tget_size", file: file, reason: H5.takeErrorText()) }
+        return (cls, size)
+    }
+
+    /// Sets the number of rows (grows or shrinks; chunks past the end are dropped).
+    func resize(rows newRows: Int) throws {
+        let dims = [hsize_t(newRows)] + rowShape.map { hsize_t($0) }
+        let id = object.id
+        try H5.call("H5Dset_extent", file) { H5Dset_extent(id, dims) }
+        rows = newRows
+    }
+
+    /// Writes `count` rows starting at row `start` from a contiguous buffer.
+    func write(from start: Int, count: Int, memType: hid_t, _ buffer: UnsafeRawPointer) throws {
+        precondition(start + count <= rows, "write past the end of \(path)")
+        guard count > 0 else { return }
+        let (fileSpace, memSpace) = try selection(start: start, count: count)
+        let id = object.id
+        try H5.call("H5Dwrite", file) { H5Dwrite(id, memType, memSpace.id, fileSpace.id, H5.defaultPL, buffer) }
+    }
+
+    /// Reads `count` rows starting at `start` into a contiguous buffer.
+    func read(from start: Int, count: Int, memType: hid_t, into buffer: UnsafeMutableRawPointer) throws {
+        precondition(start >= 0 && start + count <= rows, "read past the end of \(path)")
+        guard count > 0 else { return }
+        let (fileSpace, memSpace) = try selection(start: start, count: count)
+        let id = object.id
+        try checked(rows: "rows \(start)..<\(start + count)") {
+            try H5.call("H5Dread", file) { H5Dread(id, memType, memSpace.id, fileSpace.id, H5.defaultPL, buffer) }
+        }
+    }
+
+    /// Reads the listed rows, in list order, into consecutive slots of `buffer`
+    /// (`rowBytes` apart). Runs of consecutive indices become one hyperslab; other
+    /// rows are read one by one, which HDF5 does faster than one union selection.
+    func read(rows indices: [Int], memType: hid_t, rowBytes: Int, into buffer: UnsafeMutableRawPointer) throws {
+        var position = 0
+        while position < indices.count {
+            var runEnd = position + 1
+            while runEnd < indices.count && indices[runEnd] == indices[runEnd - 1] + 1 { runEnd += 1 }
+            try read(from: indices[position], count: runEnd - position, memType: memType,
+                     into: buffer + position * rowBytes)
+            position = runEnd
+        }
+    }
+
+    /// Writes variable-length UTF-8 strings into rows `start..<start+values.count`
+    /// of a one-dimensional string dataset.
+    func writeStrings(from start: Int, _ values: [String]) throws {
+        guard !values.isEmpty else { return }
+        let type = try H5Types.utf8String(file: file)
+        // strdup'd copies keep the C strings alive across the single write call.
+        var pointers: [UnsafePointer<CChar>?] = values.map { UnsafePointer(strdup($0)) }
+        defer { for p in pointers { free(UnsafeMutablePointer(mutating: p)) } }
+        try pointers.withUnsafeMutableBufferPointer { buffer in
+            try write(from: start, count: values.count, memType: type.id, buffer.baseAddress!)
+        }
+    }
+
+    /// Reads `count` strings starting at row `start`; frees HDF5's buffers.
+    func readStrings(from start: Int, count: Int) throws -> [String] {
+        guard count > 0 else { return [] }
+        let type = try H5Types.utf8String(file: file)
+        var pointers = [UnsafeMutablePointer<CChar>?](repeating: nil, count: count)
+        let (_, memSpace) = try selection(start: start, count: count)
+        try pointers.withUnsafeMutableBufferPointer { buffer in
+            try read(from: start, count: count, memType: type.id, into: buffer.baseAddress!)
+        }
+        let strings = pointers.map { $0.map { String(cString: $0) } ?? "" }
+        try pointers.withUnsafeMutableBufferPointer { buffer in
+            _ = try H5.call("H5Dvlen_reclaim", file) {
+                H5Dvlen_reclaim(type.id, memSpace.id, H5.defaultPL, buffer.baseAddress!)
+            }
+        }
+        return strings
+    }
+
+    /// File space with rows `start..<start+count` selected, and a matching memory space.
+    private func selection(start: Int, count: Int) throws -> (file: H5Object, memory: H5Object) {
+        let file = self.file, id = object.id
+        let fileSpace = H5Object(try H5.call("H5Dget_space", file) { H5Dget_space(id) }, .dataspace, file: file)
+        let offset = [hsize_t(start)] + [hsize_t](repeating: 0, count: rank - 1)
+        let counts = [hsize_t(count)] + rowShape.map { hsize_t($0) }
+        try H5.call("H5Sselect_hyperslab", file) {
+            H5Sselect_hyperslab(fileSpace.id, H5S_SELECT_SET, offset, nil, counts, nil)
+        }
+        let memSpace = H5Object(try H5.call("H5Screate_simple", file) {
+            H5Screate_simple(Int32(counts.count), counts, nil)
+        }, .dataspace, file: file)
+        return (fileSpace, memSpace)
+    }
+
+    /// Turns HDF5's Fletcher32 failure into a `StoreError.checksum` naming the rows.
+    private func checked(rows: String, _ body: () throws -> Void) throws {
+        do {
+            try body()
+        } catch StoreError.hdf5(_, let file, let reason) where reason.contains("Fletcher32") {
+            throw StoreError.checksum(file: file, dataset: path, rows: rows)
+        }
+    }
+}

@@ -1,0 +1,155 @@
+import CHDF5
+import Foundation
+
+/// Reads a store: validated open, metadata, random access to records, and (in
+/// `StoreReader+Epochs.swift`) shuffled epoch streams.
+///
+/// The small per-record columns (labels, image and view indices, flags) are
+/// loaded at open; embeddings, logits, augmentation vectors and pixels are read
+/// on demand. Reads may come from several threads (libhdf5 is built thread-safe
+/// and serialises them).
+public final class StoreReader: @unchecked Sendable {
+    /// The store path.
+    public let path: String
+    public let metadata: StoreMetadata
+    /// Whether the writer called `finish()`.
+    public let isComplete: Bool
+    /// Number of readable records: all of them, or the durable ones of an unfinished file.
+    public let recordCount: Int
+    /// Number of readable source images.
+    public let imageCount: Int
+    /// Per-record label [recordCount].
+    public let labels: [Int32]
+    /// Per-record source image row [recordCount].
+    public let imageIndices: [Int64]
+    /// Per-record view index [recordCount].
+    public let viewIndices: [Int32]
+    /// Per-record real (false) / synthetic (true) flag [recordCount].
+    public let synthetic: [Bool]
+
+    let store: StoreFile
+    private let halfType: H5Object?
+
+    /// Opens and validates a store.
+    ///
+    /// Checks the format name and version, the presence and shapes of every
+    /// dataset, the types of the embeddings, and that record labels and image
+    /// indices are in range. Throws `.incomplete` for an unfinished file unless
+    /// `allowIncomplete`, in which case only the durable records are visible.
+    /// `embeddingCacheBytes` sizes HDF5's chunk cache for embeddings and logits
+    /// (random access re-reads a chunk's neighbours from it).
+    public init(path: String, allowIncomplete: Bool = false, embeddingCacheBytes: Int = 256 << 20) throws {
+        let store = try StoreFile.open(path: path, writable: false, embeddingCacheBytes: embeddingCacheBytes)
+        let metadata = try store.readMetadata()
+        let (records, images, complete) = try store.progress()
+        if !complete && !allowIncomplete { throw StoreError.incomplete(file: path, durableRecords: records) }
+        self.path = path
+        self.store = store
+        self.metadata = metadata
+        self.isComplete = complete
+        self.recordCount = records
+        self.imageCount = images
+        self.halfType = metadata.embeddingType == .float16 ? try H5Types.half(file: path) : nil
+        var labels = [Int32](repeating: 0, count: records)
+        var imageIndices = [Int64](repeating: 0, count: records)
+        var viewIndices = [Int32](repeating: 0, count: records)
+        var flags = [UInt8](repeating: 0, count: records)
+        try labels.withUnsafeMutableBytes {
+            try store.label.read(from: 0, count: records, memType: H5Types.int32, into: $0.baseAddress!)
+        }
+        try imageIndices.withUnsafeMutableBytes {
+            try store.imageIndex.read(from: 0, count: records, memType: H5Types.int64, into: $0.baseAddress!)
+        }
+        try viewIndices.withUnsafeMutableBytes {
+            try store.viewIndex.read(from: 0, count: records, memType: H5Types.int32, into: $0.baseAddress!)
+        }
+        try flags.withUnsafeMutableBytes {
+            try store.synthetic.read(from: 0, count: records, memType: H5Types.uint8, into: $0.baseAddress!)
+        }
+        let classes = Int32(metadata.classNames.count)
+        if let bad = labels.firstIndex(where: { $0 < 0 || $0 >= classes }) {
+            throw StoreError.invalid(file: path, reason: "record \(bad) has label \(labels[bad]), outside 0..<\(classes)")
+        }
+        if let bad = imageIndices.firstIndex(where: { $0 < 0 || $0 >= Int64(images) }) {
+            throw StoreError.invalid(file: path, reason: "record \(bad) refers to image \(imageIndices[bad]), outside 0..<\(images)")
+        }
+        if let bad = viewIndices.firstIndex(where: { $0 < 0 }) {
+            throw StoreError.invalid(file: path, reason: "record \(bad) has negative view index \(viewIndices[bad])")
+        }
+        self.labels = labels
+        self.imageIndices = imageIndices
+        self.viewIndices = viewIndices
+        self.synthetic = flags.map { $0 != 0 }
+    }
+
+    /// The source-image table (path, hash, label, flag, provenance), all rows.
+    public func images() throws -> [SourceImage] {
+        let n = imageCount
+        let paths = try store.imagePath.readStrings(from: 0, count: n)
+        let hashes = try store.imageHash.readStrings(from: 0, count: n)
+        let provenance = try store.imageProvenance.readStrings(from: 0, count: n)
+        var labels = [Int32](repeating: 0, count: n)
+        var flags = [UInt8](repeating: 0, count: n)
+        try labels.withUnsafeMutableBytes {
+            try store.imageLabel.read(from: 0, count: n, memType: H5Types.int32, into: $0.baseAddress!)
+        }
+        try flags.withUnsafeMutableBytes {
+            try store.imageSynthetic.read(from: 0, count: n, memType: H5Types.uint8, into: $0.baseAddress!)
+        }
+        return (0..<n).map {
+            SourceImage(path: paths[$0], contentHash: hashes[$0], label: labels[$0], synthetic: flags[$0] != 0,
+                        provenanceJSON: provenance[$0])
+        }
+    }
+
+    /// Reads records `range` (sequential access).
+    public func read(range: Range<Int>) throws -> RecordBatch {
+        try read(records: Array(range))
+    }
+
+    /// Reads the listed records, in the order given (duplicates allowed).
+    /// Embeddings come back as Float32 whatever the stored type.
+    public func read(records indices: [Int]) throws -> RecordBatch {
+        for i in indices where i < 0 || i >= recordCount {
+            throw StoreError.badInput(file: path, reason: "record \(i) outside 0..<\(recordCount)")
+        }
+        let n = indices.count, m = metadata
+        let d = m.teacher.embeddingDim, c = m.logitsDim ?? 0, a = m.augmentationFields.count
+        let pixelsPerRecord = m.inputHeight * m.inputWidth * 3
+        var embeddings = [Float](repeating: 0, count: n * d)
+        switch m.embeddingType {
+        case .float32:
+            try embeddings.withUnsafeMutableBytes {
+                try store.embedding.read(rows: indices, memType: H5Types.float32, rowBytes: d * 4, into: $0.baseAddress!)
+            }
+        case .float16:
+            var bits = [UInt16](repeating: 0, count: n * d)
+            try bits.withUnsafeMutableBytes {
+                try store.embedding.read(rows: indices, memType: halfType!.id, rowBytes: d * 2, into: $0.baseAddress!)
+            }
+            bits.withUnsafeBufferPointer { src in
+                embeddings.withUnsafeMutableBufferPointer { dst in
+                    HalfConversion.widen(src.baseAddress!, into: dst.baseAddress!, count: n * d)
+                }
+            }
+        }
+        var logits = [Float](repeating: 0, count: n * c)
+        if let dataset = store.logits {
+            try logits.withUnsafeMutableBytes {
+                try dataset.read(rows: indices, memType: H5Types.float32, rowBytes: c * 4, into: $0.baseAddress!)
+            }
+        }
+        var augmentation = [Float](repeating: 0, count: n * a)
+        try augmentation.withUnsafeMutableBytes {
+            try store.augmentation.read(rows: indices, memType: H5Types.float32, rowBytes: a * 4, into: $0.baseAddress!)
+        }
+        var pixels = [UInt8](repeating: 0, count: n * pixelsPerRecord)
+        try pixels.withUnsafeMutableBytes {
+            try store.pixels.read(rows: indices, memType: H5Types.uint8, rowBytes: pixelsPerRecord, into: $0.baseAddress!)
+        }
+        return RecordBatch(count: n, embeddings: embeddings, logits: logits,
+                           labels: indices.map { labels[$0] }, imageIndices: indices.map { imageIndices[$0] },
+                           viewIndices: indices.map { viewIndices[$0] }, synthetic: indices.map { synthetic[$0] },
+                           augmentation: augmentation, pixels: pixels)
+    }
+}
