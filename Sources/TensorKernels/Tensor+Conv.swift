@@ -1,6 +1,7 @@
 /// 2-D convolution: the dispatching buffer kernels and the Tensor wrappers.
 ///
-/// Paths: depthwise (groups == C == O) runs direct per-plane loops; 1x1
+/// Paths: depthwise 3x3 (stride 1 or 2) runs the SIMD kernel of
+/// Conv2D+Depthwise3x3.swift, other depthwise shapes (groups == C == O) direct per-plane loops; 1x1
 /// stride-1 unpadded runs one GEMM per image on the NCHW planes; everything else
 /// is im2col + GEMM per image and group. `conv2dForwardReference` is the oracle.
 
@@ -10,7 +11,9 @@ public func conv2dForward(_ out: UnsafeMutablePointer<Float>,   // (N, O, OH, OW
                           _ weight: UnsafePointer<Float>,       // (O, C/groups, kH, kW)
                           _ bias: UnsafePointer<Float>?,        // (O) or nil
                           _ s: Conv2DShape) {
-    if s.isDepthwise {
+    if isDepthwise3x3Fast(s) {
+        depthwise3x3Forward(out, input, weight, bias, s)
+    } else if s.isDepthwise {
         depthwiseForward(out, input, weight, bias, s)
     } else {
         conv2dForwardGemm(out, input, weight, bias, s)
@@ -26,7 +29,9 @@ public func conv2dBackward(_ dinput: UnsafeMutablePointer<Float>?,   // (N, C, H
                            _ input: UnsafePointer<Float>,            // (N, C, H, W) forward input
                            _ weight: UnsafePointer<Float>,           // (O, C/groups, kH, kW)
                            _ s: Conv2DShape) {
-    if s.isDepthwise {
+    if isDepthwise3x3Fast(s) {
+        depthwise3x3Backward(dinput, dweight, dbias, dout, input, weight, s)
+    } else if s.isDepthwise {
         depthwiseBackward(dinput, dweight, dbias, dout, input, weight, s)
     } else {
         conv2dBackwardGemm(dinput, dweight, dbias, dout, input, weight, s)
