@@ -59,6 +59,10 @@ let package = Package(
         // Child process of EmbeddingStoreTests' SIGKILL-and-resume test.
         .executableTarget(name: "StoreFixtureWriter", dependencies: ["EmbeddingStore"],
                           path: "Tests/StoreFixtureWriter"),
+        // tools/bench/kernels: times TensorKernels on MobileNetV2 layer shapes.
+        .executableTarget(name: "KernelBench", dependencies: ["TensorKernels"],
+                          path: "tools/bench/KernelBench", swiftSettings: fastNumerics),
+
         .testTarget(name: "EmbeddingStoreTests", dependencies: ["EmbeddingStore", "StoreFixtureWriter"]),
         .testTarget(name: "TensorKernelsTests", dependencies: ["TensorKernels"],
                     resources: [.copy("Fixtures")]),
