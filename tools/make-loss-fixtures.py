@@ -209,10 +209,40 @@ def schedules():
     write("schedules", e)
 
 
+def probe():
+    """Multinomial logistic regression as sklearn's LogisticRegression(C=0.5)
+    on StandardScaler'd features: minimises C * sum CE + ||W||^2 / 2, solved to
+    high precision with torch L-BFGS in float64 on overlapping Gaussian classes."""
+    g = torch.Generator().manual_seed(9)
+    n, d, c, C = 90, 6, 3, 0.5
+    centers = torch.randn(c, d, generator=g) * 1.5
+    y = torch.arange(n) % c
+    x = f32(centers[y] + torch.randn(n, d, generator=g) * 1.2 + 3)
+    xt = f32(centers[torch.arange(30) % c] + torch.randn(30, d, generator=g) * 1.2 + 3)
+    mean, std = x.mean(0), x.std(0, unbiased=False)
+    xs = (x - mean) / std
+    w = torch.zeros(c, d, requires_grad=True)
+    b = torch.zeros(c, requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], lr=1, max_iter=5000, tolerance_grad=1e-12, tolerance_change=1e-14,
+                            history_size=20, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(xs @ w.T + b, y, reduction="mean") + (w * w).sum() / (2 * C * n)
+        loss.backward()
+        return loss
+    opt.step(closure)
+    objective = closure().detach()
+    logits_test = ((xt - mean) / std) @ w.T + b
+    write("probe", {"x": x, "y": y, "x_test": xt, "mean": mean, "scale": std, "w": w, "b": b,
+                    "objective": objective, "logits_test": logits_test})
+
+
 if __name__ == "__main__":
     torch.set_default_dtype(torch.float64)
     losses()
     objective()
+    probe()
     torch.set_default_dtype(torch.float32)
     optimizers()
     schedules()
