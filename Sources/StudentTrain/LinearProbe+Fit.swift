@@ -118,18 +118,20 @@ private struct SoftmaxObjective {
             gemm(m: n, n: c, k: d, a: x.data, lda: d, b: $0.baseAddress!, ldb: d, transB: true,
                  c: logits.data, ldc: c)
         }
-        let logProbs = UnsafeMutablePointer<Double>.allocate(capacity: c)
-        defer { logProbs.deallocate() }
-        var loss = 0.0
-        var grad = [Double](repeating: 0, count: c * d + c)
-        let dLogits = logits   // overwritten row by row with G = (P - Y) / N
         for i in 0..<n {
             let row = logits.data + i * c
             for k in 0..<c { row[k] += Float(theta[c * d + k]) }
-            logSoftmaxRow(row, width: c, inverseTemperature: 1, into: logProbs)
-            loss -= logProbs[labels[i]]
+        }
+        let logProbs = Tensor(zeros: [n, c])
+        softmaxForward(logProbs.data, logits.data, outer: n, length: c, inner: 1, log: true)
+        var loss = 0.0
+        var grad = [Double](repeating: 0, count: c * d + c)
+        let dLogits = logits   // overwritten with G = (P - Y) / N
+        for i in 0..<n {
+            let lp = logProbs.data + i * c
+            loss -= Double(lp[labels[i]])
             for k in 0..<c {
-                let g = (exp(logProbs[k]) - (k == labels[i] ? 1 : 0)) / Double(n)
+                let g = (Double(expf(lp[k])) - (k == labels[i] ? 1 : 0)) / Double(n)
                 dLogits.data[i * c + k] = Float(g)
                 grad[c * d + k] += g
             }
