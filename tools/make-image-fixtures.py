@@ -114,6 +114,16 @@ def main():
                 ref["resize"].append({"path": p, "filter": fname, "width": tw, "height": th,
                                       "rgb_sha256": sha(im.resize((tw, th), filt).tobytes())})
 
+    # Pass order (Pillow 13: vertical first when the height shrinks by more than twice
+    # as many pixels as the width) on a 200x200 crop of a real image, around the boundary.
+    square = load("Faces/image_0163.jpg").crop((100, 50, 300, 250))
+    ref["resize_order"] = []
+    for tw, th in [(150, 99), (150, 100), (150, 101), (100, 10), (300, 40), (60, 199), (200, 120)]:
+        for filt, fname in [(BILINEAR, "bilinear"), (BICUBIC, "bicubic")]:
+            ref["resize_order"].append({"path": "Faces/image_0163.jpg", "crop": [100, 50, 200, 200],
+                                        "filter": fname, "width": tw, "height": th,
+                                        "rgb_sha256": sha(square.resize((tw, th), filt).tobytes())})
+
     ref["eval"] = []
     for p in picks:
         im = load(p)

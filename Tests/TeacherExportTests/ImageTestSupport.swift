@@ -36,6 +36,9 @@ struct PillowReference: Decodable {
     struct FileHash: Decodable { let path: String; let sha256: String }
     struct Decode: Decodable { let path: String; let mode: String; let width: Int; let height: Int; let rgb_sha256: String }
     struct Resize: Decodable { let path: String; let filter: String; let width: Int; let height: Int; let rgb_sha256: String }
+    struct ResizeOrder: Decodable {
+        let path: String; let crop: [Int]; let filter: String; let width: Int; let height: Int; let rgb_sha256: String
+    }
     struct Eval: Decodable {
         let path: String; let size: Int; let resized_width: Int; let resized_height: Int; let crop_sha256: String
     }
@@ -53,6 +56,7 @@ struct PillowReference: Decodable {
     let file_sha256: [FileHash]
     let decode: [Decode]
     let resize: [Resize]
+    let resize_order: [ResizeOrder]
     let eval: [Eval]
     let teacher: [Teacher]
     let jitter: [Jitter]

@@ -111,9 +111,12 @@ extension RGBImage {
     /// directly: the region is treated as a whole image (filter taps never reach outside
     /// it, as with a real crop), and only the window of the resized image is produced.
     ///
-    /// Two passes as in Pillow's `ImagingResampleInner`: horizontal first into 8-bit rows
-    /// (only the rows the vertical pass reads), then vertical; each pass rounds and clips
-    /// to 8 bits, and an axis whose size does not change is skipped.
+    /// Two passes as in Pillow's `ImagingResampleInner`, each rounding and clipping to 8
+    /// bits, an axis whose size does not change skipped. Pillow 13 runs the horizontal pass
+    /// first unless the height shrinks by more than twice as many pixels as the width
+    /// (`outH < inH && inH - outH > 2 * (inW - outW)`, Pillow PR 9549), then vertical
+    /// first; the order changes the rounded intermediate, so it is followed here too
+    /// (Pillow 12 and earlier always went horizontal first: up to 1 level apart there).
     /// - Parameter dst: receives `window.height` rows of `window.width` RGB pixels (HWC,
     ///   no padding); the caller owns it.
     public func resample(region: PixelRect, width outWidth: Int, height outHeight: Int,
@@ -128,9 +131,27 @@ extension RGBImage {
         // Rows of the region that the vertical pass reads (all window rows if it is skipped).
         let rows = needVertical ? vertical.inputRange : window.y..<(window.y + window.height)
         let rowWidth = window.width * 3
+        let verticalFirst = needHorizontal && needVertical && outHeight < region.height
+            && region.height - outHeight > 2 * (region.width - outWidth)
         pixels.withUnsafeBufferPointer { srcBuffer in
             let src = srcBuffer.baseAddress!
             let srcStride = width * 3
+            if verticalFirst {
+                // Vertical over the columns the horizontal pass reads, then horizontal per row.
+                let horizontal = ResampleAxis(inSize: region.width, outSize: outWidth, outStart: window.x,
+                                              outCount: window.width, filter: filter)
+                let columns = horizontal.inputRange
+                let tempRow = columns.count * 3
+                withUnsafeTemporaryAllocation(of: UInt8.self, capacity: window.height * tempRow) { temp in
+                    verticalPass(src + region.y * srcStride + (region.x + columns.lowerBound) * 3, srcStride,
+                                 vertical, tempRow, temp.baseAddress!)
+                    for r in 0..<window.height {
+                        horizontalPass(temp.baseAddress! + r * tempRow - columns.lowerBound * 3, horizontal,
+                                       dst + r * rowWidth)
+                    }
+                }
+                return
+            }
             // Pass 1: horizontal, into `temp` (rows.count x window.width) or straight into dst.
             var temp = [UInt8]()
             if needHorizontal {
