@@ -73,7 +73,7 @@ final class ImageDecodeTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: dir) }
         let misnamed = dir.appendingPathComponent("really_a_png.jpg")
         try Data(png).write(to: misnamed)
-        let source = try SourceImage(contentsOf: misnamed.path)
+        let source = try LoadedImage(contentsOf: misnamed.path)
         XCTAssertEqual(source.format, .png)
         XCTAssertEqual(source.image, try ImageDecoder.decode(png, name: "png"))
         XCTAssertEqual(source.byteCount, png.count)
@@ -102,7 +102,7 @@ final class ImageDecodeTests: XCTestCase {
         var badCRC = png
         badCRC[29] ^= 0xFF  // inside the IHDR CRC
         expect(badCRC, "crc.png") { if case .corrupt(_, .png, _) = $0 { return true }; return false }
-        XCTAssertThrowsError(try SourceImage(contentsOf: "/nonexistent/x.jpg")) { error in
+        XCTAssertThrowsError(try LoadedImage(contentsOf: "/nonexistent/x.jpg")) { error in
             guard case .unreadable(let p, _)? = error as? ImageDecodeError else { return XCTFail("\(error)") }
             XCTAssertEqual(p, "/nonexistent/x.jpg")
         }
@@ -111,7 +111,7 @@ final class ImageDecodeTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: dir) }
         let zero = dir.appendingPathComponent("zero.jpg")
         FileManager.default.createFile(atPath: zero.path, contents: Data())
-        XCTAssertThrowsError(try SourceImage(contentsOf: zero.path)) { error in
+        XCTAssertThrowsError(try LoadedImage(contentsOf: zero.path)) { error in
             guard case .empty(let p)? = error as? ImageDecodeError else { return XCTFail("\(error)") }
             XCTAssertEqual(p, zero.path)
         }

@@ -49,7 +49,7 @@ final class ImageSHA256Tests: XCTestCase {
         for entry in ImageFixtures.reference.file_sha256 {
             let path = ImageFixtures.caltechPath(entry.path)
             XCTAssertEqual(try SHA256.hash(fileAt: path).hex, entry.sha256, entry.path)
-            XCTAssertEqual(try SourceImage(contentsOf: path).contentHash.hex, entry.sha256, entry.path)
+            XCTAssertEqual(try LoadedImage(contentsOf: path).contentHash.hex, entry.sha256, entry.path)
         }
     }
 

@@ -20,7 +20,7 @@ enum ImageFixtures {
     static func caltechPath(_ relative: String) -> String { caltechImages.appendingPathComponent(relative).path }
 
     static func caltechImage(_ relative: String) throws -> RGBImage {
-        try SourceImage(contentsOf: caltechPath(relative)).image
+        try LoadedImage(contentsOf: caltechPath(relative)).image
     }
 
     static let reference: PillowReference = {

@@ -88,7 +88,7 @@ public enum ImageDecoder {
 
 /// A source image as the exporter needs it: the decoded pixels plus the SHA-256 of the
 /// exact file bytes (the content hash that seeds its views and identifies it in the store).
-public struct SourceImage: Sendable {
+public struct LoadedImage: Sendable {
     /// The path the image was read from.
     public let path: String
     /// SHA-256 of the file's bytes.
