@@ -51,4 +51,26 @@ public enum ComputeThreads {
             }
         }
     }
+
+    /// Like `parallelFor`, but with OpenBLAS held at one thread for the region so
+    /// `body` may call `gemm` (each worker then runs its own single-threaded
+    /// GEMM: one parallel level, no oversubscription). Restores the BLAS count.
+    public static func parallelForWithSerialBLAS(_ chunks: Int, _ body: (Int) -> Void) {
+        let threads = count
+        if threads == 1 || chunks <= 1 {
+            for i in 0..<max(chunks, 0) { body(i) }
+            return
+        }
+        openblas_set_num_threads(1)
+        defer { openblas_set_num_threads(Int32(threads)) }
+        parallelFor(chunks, body)
+    }
+
+    /// Sets the thread count for the duration of `body`, then restores it.
+    public static func with<R>(threads n: Int, _ body: () throws -> R) rethrows -> R {
+        let old = current
+        set(n)
+        defer { set(old) }
+        return try body()
+    }
 }

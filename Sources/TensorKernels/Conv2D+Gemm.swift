@@ -1,0 +1,190 @@
+/// Convolution lowered to GEMM: im2col for the general case, and direct GEMM on
+/// NCHW planes for 1x1 stride-1 convolutions (no scratch copy at all).
+///
+/// Threading: images are spread over `ComputeThreads` with single-threaded
+/// BLAS inside each worker (`parallelForWithSerialBLAS`); per-image GEMMs in
+/// MobileNet-sized layers are too small to scale inside OpenBLAS.
+
+/// Unfolds one image's group into columns.
+/// col row r = (c, ky, kx) over the group's channels; column = oy * OW + ox.
+@inlinable
+func im2col(_ col: UnsafeMutablePointer<Float>,     // (Cg*kH*kW, OH*OW)
+            _ image: UnsafePointer<Float>,          // (Cg, H, W) the group's channels
+            _ s: Conv2DShape) {
+    let oh = s.outHeight, ow = s.outWidth, h = s.inHeight, w = s.inWidth
+    let kh = s.kernelHeight, kw = s.kernelWidth, sh = s.strideH, sw = s.strideW
+    var row = 0
+    for c in 0..<s.groupInChannels {
+        let plane = image + c * h * w
+        for ky in 0..<kh {
+            for kx in 0..<kw {
+                let dst = col + row * oh * ow
+                let xOff = kx * s.dilationW - s.padding.left
+                // ox range with 0 <= ox*sw + xOff < w
+                let lo = xOff >= 0 ? 0 : min(ow, (-xOff + sw - 1) / sw)
+                let hi = max(lo, min(ow, (w - 1 - xOff) >= 0 ? (w - 1 - xOff) / sw + 1 : 0))
+                for oy in 0..<oh {
+                    let iy = oy * sh - s.padding.top + ky * s.dilationH
+                    let d = dst + oy * ow
+                    if iy < 0 || iy >= h {
+                        d.update(repeating: 0, count: ow)
+                        continue
+                    }
+                    let src = plane + iy * w + xOff
+                    for ox in 0..<lo { d[ox] = 0 }
+                    if sw == 1 {
+                        for ox in lo..<hi { d[ox] = src[ox] }
+                    } else {
+                        for ox in lo..<hi { d[ox] = src[ox &* sw] }
+                    }
+                    for ox in hi..<ow { d[ox] = 0 }
+                }
+                row += 1
+            }
+        }
+    }
+}
+
+/// Folds columns back, accumulating: image += col2im(col) (the adjoint of im2col).
+@inlinable
+func col2imAccumulate(_ image: UnsafeMutablePointer<Float>,  // (Cg, H, W)
+                      _ col: UnsafePointer<Float>,           // (Cg*kH*kW, OH*OW)
+                      _ s: Conv2DShape) {
+    let oh = s.outHeight, ow = s.outWidth, h = s.inHeight, w = s.inWidth
+    let kh = s.kernelHeight, kw = s.kernelWidth, sh = s.strideH, sw = s.strideW
+    var row = 0
+    for c in 0..<s.groupInChannels {
+        let plane = image + c * h * w
+        for ky in 0..<kh {
+            for kx in 0..<kw {
+                let srcRow = col + row * oh * ow
+                let xOff = kx * s.dilationW - s.padding.left
+                let lo = xOff >= 0 ? 0 : min(ow, (-xOff + sw - 1) / sw)
+                let hi = max(lo, min(ow, (w - 1 - xOff) >= 0 ? (w - 1 - xOff) / sw + 1 : 0))
+                for oy in 0..<oh {
+                    let iy = oy * sh - s.padding.top + ky * s.dilationH
+                    if iy < 0 || iy >= h { continue }
+                    let d = plane + iy * w + xOff
+                    let src = srcRow + oy * ow
+                    if sw == 1 {
+                        for ox in lo..<hi { d[ox] += src[ox] }
+                    } else {
+                        for ox in lo..<hi { d[ox &* sw] += src[ox] }
+                    }
+                }
+                row += 1
+            }
+        }
+    }
+}
+
+/// Adds bias[o] to every element of each (OH*OW) plane of an image.
+@inlinable
+func addBiasPlanes(_ out: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, channels: Int, plane: Int) {
+    for o in 0..<channels {
+        let p = out + o * plane, b = bias[o]
+        for i in 0..<plane { p[i] += b }
+    }
+}
+
+/// GEMM-based forward (im2col, or direct for pointwise). See `conv2dForward`.
+func conv2dForwardGemm(_ out: UnsafeMutablePointer<Float>,   // (N, O, OH, OW)
+                       _ input: UnsafePointer<Float>,        // (N, C, H, W)
+                       _ weight: UnsafePointer<Float>,       // (O, C/groups, kH, kW)
+                       _ bias: UnsafePointer<Float>?,        // (O)
+                       _ s: Conv2DShape) {
+    let ohw = s.outHeight * s.outWidth, hw = s.inHeight * s.inWidth
+    let cg = s.groupInChannels, og = s.groupOutChannels
+    let kdim = cg * s.kernelHeight * s.kernelWidth
+    let pointwise = s.isPointwise
+    let threads = min(ComputeThreads.count, s.batch)
+    let scratch = pointwise ? 0 : kdim * ohw
+    let cols = UnsafeMutablePointer<Float>.allocate(capacity: max(1, scratch * threads))
+    defer { cols.deallocate() }
+    ComputeThreads.parallelForWithSerialBLAS(threads) { t in
+        let col = cols + t * scratch
+        for n in (t * s.batch / threads)..<((t + 1) * s.batch / threads) {
+            let img = input + n * s.inChannels * hw
+            let o = out + n * s.outChannels * ohw
+            for g in 0..<s.groups {
+                let b: UnsafePointer<Float>
+                if pointwise {
+                    b = img
+                } else {
+                    im2col(col, img + g * cg * hw, s)
+                    b = UnsafePointer(col)
+                }
+                gemm(m: og, n: ohw, k: kdim, a: weight + g * og * kdim, lda: kdim,
+                     b: b, ldb: ohw, c: o + g * og * ohw, ldc: ohw)
+            }
+            if let bias { addBiasPlanes(o, bias, channels: s.outChannels, plane: ohw) }
+        }
+    }
+}
+
+/// GEMM-based backward. See `conv2dBackward`.
+func conv2dBackwardGemm(_ dinput: UnsafeMutablePointer<Float>?,   // (N, C, H, W)
+                        _ dweight: UnsafeMutablePointer<Float>?,  // (O, C/groups, kH, kW)
+                        _ dbias: UnsafeMutablePointer<Float>?,    // (O)
+                        _ dout: UnsafePointer<Float>,             // (N, O, OH, OW)
+                        _ input: UnsafePointer<Float>,            // (N, C, H, W)
+                        _ weight: UnsafePointer<Float>,           // (O, C/groups, kH, kW)
+                        _ s: Conv2DShape) {
+    let ohw = s.outHeight * s.outWidth, hw = s.inHeight * s.inWidth
+    let cg = s.groupInChannels, og = s.groupOutChannels
+    let kdim = cg * s.kernelHeight * s.kernelWidth
+    let pointwise = s.isPointwise
+    let threads = min(ComputeThreads.count, s.batch)
+    let wcount = s.outChannels * kdim
+    let scratch = pointwise ? 0 : kdim * ohw
+    // Per-thread: a column buffer, and (for t > 0) private dweight / dbias sums.
+    let cols = UnsafeMutablePointer<Float>.allocate(capacity: max(1, scratch * threads))
+    let privW = UnsafeMutablePointer<Float>.allocate(capacity: max(1, (wcount + s.outChannels) * (threads - 1)))
+    privW.initialize(repeating: 0, count: max(1, (wcount + s.outChannels) * (threads - 1)))
+    defer { cols.deallocate(); privW.deallocate() }
+    ComputeThreads.parallelForWithSerialBLAS(threads) { t in
+        let col = cols + t * scratch
+        let dw: UnsafeMutablePointer<Float>? = dweight == nil ? nil : (t == 0 ? dweight : privW + (t - 1) * (wcount + s.outChannels))
+        let db: UnsafeMutablePointer<Float>? = dbias == nil ? nil : (t == 0 ? dbias : privW + (t - 1) * (wcount + s.outChannels) + wcount)
+        for n in (t * s.batch / threads)..<((t + 1) * s.batch / threads) {
+            let img = input + n * s.inChannels * hw
+            let dy = dout + n * s.outChannels * ohw
+            if let db {
+                for o in 0..<s.outChannels {
+                    let p = dy + o * ohw
+                    var acc: Float = 0
+                    for i in 0..<ohw { acc += p[i] }
+                    db[o] += acc
+                }
+            }
+            for g in 0..<s.groups {
+                let dyg = dy + g * og * ohw
+                if let dw {
+                    // dW_g (og, kdim) += dY_g (og, ohw) * col^T (ohw, kdim)
+                    let b: UnsafePointer<Float>
+                    if pointwise { b = img } else { im2col(col, img + g * cg * hw, s); b = UnsafePointer(col) }
+                    gemm(m: og, n: kdim, k: ohw, a: dyg, lda: ohw, b: b, ldb: ohw, transB: true,
+                         c: dw + g * og * kdim, ldc: kdim, beta: 1)
+                }
+                if let dinput {
+                    let dimg = dinput + n * s.inChannels * hw + g * cg * hw
+                    if pointwise {
+                        // dX (cg, hw) += W^T (cg, og) * dY (og, hw)
+                        gemm(m: kdim, n: ohw, k: og, a: weight + g * og * kdim, lda: kdim, transA: true,
+                             b: dyg, ldb: ohw, c: dimg, ldc: ohw, beta: 1)
+                    } else {
+                        gemm(m: kdim, n: ohw, k: og, a: weight + g * og * kdim, lda: kdim, transA: true,
+                             b: dyg, ldb: ohw, c: col, ldc: ohw)
+                        col2imAccumulate(dimg, col, s)
+                    }
+                }
+            }
+        }
+    }
+    // Fold the private partial sums into the caller's accumulators.
+    for t in 1..<max(threads, 1) {
+        let base = privW + (t - 1) * (wcount + s.outChannels)
+        if let dweight { for i in 0..<wcount { dweight[i] += base[i] } }
+        if let dbias { for i in 0..<s.outChannels { dbias[i] += base[wcount + i] } }
+    }
+}

@@ -1,0 +1,87 @@
+/// 2-D convolution: the dispatching buffer kernels and the Tensor wrappers.
+///
+/// Paths: depthwise (groups == C == O) runs direct per-plane loops; 1x1
+/// stride-1 unpadded runs one GEMM per image on the NCHW planes; everything else
+/// is im2col + GEMM per image and group. `conv2dForwardReference` is the oracle.
+
+/// out = conv2d(input, weight) + bias, overwriting `out`.
+public func conv2dForward(_ out: UnsafeMutablePointer<Float>,   // (N, O, OH, OW)
+                          _ input: UnsafePointer<Float>,        // (N, C, H, W)
+                          _ weight: UnsafePointer<Float>,       // (O, C/groups, kH, kW)
+                          _ bias: UnsafePointer<Float>?,        // (O) or nil
+                          _ s: Conv2DShape) {
+    if s.isDepthwise {
+        depthwiseForward(out, input, weight, bias, s)
+    } else {
+        conv2dForwardGemm(out, input, weight, bias, s)
+    }
+}
+
+/// Accumulates the gradients of `conv2dForward` into dinput / dweight / dbias
+/// (each may be nil to skip; zero them first for a fresh gradient).
+public func conv2dBackward(_ dinput: UnsafeMutablePointer<Float>?,   // (N, C, H, W)
+                           _ dweight: UnsafeMutablePointer<Float>?,  // (O, C/groups, kH, kW)
+                           _ dbias: UnsafeMutablePointer<Float>?,    // (O)
+                           _ dout: UnsafePointer<Float>,             // (N, O, OH, OW)
+                           _ input: UnsafePointer<Float>,            // (N, C, H, W) forward input
+                           _ weight: UnsafePointer<Float>,           // (O, C/groups, kH, kW)
+                           _ s: Conv2DShape) {
+    if s.isDepthwise {
+        depthwiseBackward(dinput, dweight, dbias, dout, input, weight, s)
+    } else {
+        conv2dBackwardGemm(dinput, dweight, dbias, dout, input, weight, s)
+    }
+}
+
+/// The Conv2DShape of `x` (N,C,H,W) convolved with `weight` (O,C/groups,kH,kW), checked.
+public func conv2dShape(input x: [Int], weight: [Int], bias: [Int]?, stride: (Int, Int),
+                        padding: Padding2D, dilation: (Int, Int), groups: Int,
+                        op: String = "conv2d") throws -> Conv2DShape {
+    guard x.count == 4, weight.count == 4 else {
+        throw TensorError(op, "input \(x) and weight \(weight) must both be rank 4 (NCHW, OIHW)")
+    }
+    guard groups > 0, x[1] == weight[1] * groups else {
+        throw TensorError(op, "input \(x) has \(x[1]) channels but weight \(weight) with groups \(groups) expects \(weight[1] * groups)")
+    }
+    if let bias, bias != [weight[0]] {
+        throw TensorError(op, "bias \(bias) must be [\(weight[0])] for weight \(weight)")
+    }
+    let s = Conv2DShape(batch: x[0], inChannels: x[1], inHeight: x[2], inWidth: x[3],
+                        outChannels: weight[0], kernelHeight: weight[2], kernelWidth: weight[3],
+                        stride: stride, padding: padding, dilation: dilation, groups: groups)
+    try s.validate(op: op)
+    return s
+}
+
+/// 2-D convolution (cross-correlation) of `x` (N,C,H,W) with `weight`
+/// (O, C/groups, kH, kW) plus optional `bias` (O); returns (N, O, OH, OW).
+/// `padding` may be asymmetric; use `Padding2D.same(...)` for TF "SAME".
+public func conv2d(_ x: Tensor, _ weight: Tensor, _ bias: Tensor? = nil,
+                   stride: (Int, Int) = (1, 1), padding: Padding2D = .zero,
+                   dilation: (Int, Int) = (1, 1), groups: Int = 1) throws -> Tensor {
+    let s = try conv2dShape(input: x.shape, weight: weight.shape, bias: bias?.shape, stride: stride,
+                            padding: padding, dilation: dilation, groups: groups)
+    let out = Tensor(zeros: s.outputShape)
+    conv2dForward(out.data, x.data, weight.data, bias.map { UnsafePointer($0.data) }, s)
+    return out
+}
+
+/// Accumulates conv2d gradients: dinput += dL/dx, dweight += dL/dW, dbias += dL/db
+/// (pass nil to skip one). `x` and `weight` are the forward's operands.
+public func conv2dBackward(dinput: Tensor?, dweight: Tensor?, dbias: Tensor?, dout: Tensor,
+                           x: Tensor, weight: Tensor,
+                           stride: (Int, Int) = (1, 1), padding: Padding2D = .zero,
+                           dilation: (Int, Int) = (1, 1), groups: Int = 1) throws {
+    let s = try conv2dShape(input: x.shape, weight: weight.shape, bias: dbias?.shape, stride: stride,
+                            padding: padding, dilation: dilation, groups: groups, op: "conv2dBackward")
+    guard dout.shape == s.outputShape else {
+        throw TensorError("conv2dBackward", "dout \(dout.shape) vs output \(s.outputShape)")
+    }
+    if let dinput, dinput.shape != x.shape {
+        throw TensorError("conv2dBackward", "dinput \(dinput.shape) vs input \(x.shape)")
+    }
+    if let dweight, dweight.shape != weight.shape {
+        throw TensorError("conv2dBackward", "dweight \(dweight.shape) vs weight \(weight.shape)")
+    }
+    conv2dBackward(dinput?.data, dweight?.data, dbias?.data, dout.data, x.data, weight.data, s)
+}
