@@ -138,7 +138,7 @@ struct PlanBuilder {
             var step = steps[s]
             for (k, o) in step.outputSlots.enumerated() {
                 // Omitted optional outputs (empty names) get nothing; operators skip them.
-                guard o >= 0, !(k == 0 && step.op.viewOf != nil), infos[o].type == .float32 else { continue }
+                guard o >= 0, !(k == 0 && step.op.viewOf != nil), !step.op.ownsOutputs, infos[o].type == .float32 else { continue }
                 let count = infos[o].count, shape = infos[o].shape
                 // Best fit among free buffers, else a new one.
                 var best = -1

@@ -18,10 +18,15 @@ protocol ONNXOperator {
     /// When output 0 is a view of input `viewOf` (same storage, new shape), the planner
     /// allocates nothing for it.
     var viewOf: Int? { get }
+
+    /// True when `run` allocates its float outputs itself (numeric-core ops that
+    /// return a fresh tensor); the planner then preallocates nothing for it.
+    var ownsOutputs: Bool { get }
 }
 
 extension ONNXOperator {
     var viewOf: Int? { nil }
+    var ownsOutputs: Bool { false }
 }
 
 /// What an operator factory sees of a node: identity, opset and typed attribute access.

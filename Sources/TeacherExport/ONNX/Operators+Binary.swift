@@ -3,7 +3,7 @@ import TensorKernels
 
 /// Numpy-broadcasting binary arithmetic and comparisons: Add, Sub, Mul, Div, Pow,
 /// Max, Min (two inputs), Equal, Less, Greater, And, Or.
-struct BinaryOp: ONNXOperator {
+struct ElementwiseBinaryOp: ONNXOperator {
     enum Kind: String { case add = "Add", sub = "Sub", mul = "Mul", div = "Div", pow = "Pow",
                               max = "Max", min = "Min", mod = "Mod",
                               equal = "Equal", less = "Less", greater = "Greater",
@@ -101,19 +101,19 @@ struct BinaryOp: ONNXOperator {
 
     private func runFloat(_ x: Tensor, _ y: Tensor, _ out: Tensor) throws {
         switch kind {
-        case .add: broadcastBinaryFloat(out, x, y, { $0 + $1 })
-        case .sub: broadcastBinaryFloat(out, x, y, { $0 - $1 })
-        case .mul: broadcastBinaryFloat(out, x, y, { $0 * $1 })
-        case .div: broadcastBinaryFloat(out, x, y, { $0 / $1 })
-        case .max: broadcastBinaryFloat(out, x, y, { $0.isNaN || $1.isNaN ? .nan : Swift.max($0, $1) })
-        case .min: broadcastBinaryFloat(out, x, y, { $0.isNaN || $1.isNaN ? .nan : Swift.min($0, $1) })
+        case .add: broadcastBinaryForward(out, x, y, { $0 + $1 })
+        case .sub: broadcastBinaryForward(out, x, y, { $0 - $1 })
+        case .mul: broadcastBinaryForward(out, x, y, { $0 * $1 })
+        case .div: broadcastBinaryForward(out, x, y, { $0 / $1 })
+        case .max: broadcastBinaryForward(out, x, y, { $0.isNaN || $1.isNaN ? .nan : Swift.max($0, $1) })
+        case .min: broadcastBinaryForward(out, x, y, { $0.isNaN || $1.isNaN ? .nan : Swift.min($0, $1) })
         case .mod:
             guard fmod else { throw spec.unsupported("Mod with fmod=0 on float tensors (ONNX requires fmod=1)") }
-            broadcastBinaryFloat(out, x, y, { Foundation.fmodf($0, $1) })
+            broadcastBinaryForward(out, x, y, { Foundation.fmodf($0, $1) })
         case .pow:
-            if y.count == 1 && y.data[0] == 2 { broadcastBinaryFloat(out, x, y, { a, _ in a * a }) }
-            else if y.count == 1 && y.data[0] == 0.5 { broadcastBinaryFloat(out, x, y, { a, _ in a.squareRoot() }) }
-            else { broadcastBinaryFloat(out, x, y, { Foundation.powf($0, $1) }) }
+            if y.count == 1 && y.data[0] == 2 { broadcastBinaryForward(out, x, y, { a, _ in a * a }) }
+            else if y.count == 1 && y.data[0] == 0.5 { broadcastBinaryForward(out, x, y, { a, _ in a.squareRoot() }) }
+            else { broadcastBinaryForward(out, x, y, { Foundation.powf($0, $1) }) }
         default: preconditionFailure("comparison on floats handled in run")
         }
     }

@@ -22,9 +22,9 @@ struct CopyPiece {
     var destination: Int
 }
 
-/// Copies `view` of `src` to contiguous `dst`, innermost dimension in a tight loop.
-@inline(__always)
-func stridedCopy<T>(_ src: UnsafePointer<T>, _ view: StridedView, _ dst: UnsafeMutablePointer<T>) {
+/// Copies `view` of `src` to contiguous `dst` (integer tensors; float tensors use
+/// the numeric core's `stridedCopy(into:from:offset:strides:)`).
+func copyStrided(_ src: UnsafePointer<Int64>, _ view: StridedView, _ dst: UnsafeMutablePointer<Int64>) {
     let r = view.shape.count
     if r == 0 { dst[0] = src[view.offset]; return }
     let total = view.count
@@ -34,9 +34,7 @@ func stridedCopy<T>(_ src: UnsafePointer<T>, _ view: StridedView, _ dst: UnsafeM
     var off = view.offset
     var d0 = 0
     while d0 < total {
-        let p = dst + d0
-        if s == 1 { p.update(from: src + off, count: inner) }
-        else { for j in 0..<inner { p[j] = src[off + j * s] } }
+        for j in 0..<inner { dst[d0 + j] = src[off + j * s] }
         d0 += inner
         var d = r - 2
         while d >= 0 {
@@ -48,20 +46,30 @@ func stridedCopy<T>(_ src: UnsafePointer<T>, _ view: StridedView, _ dst: UnsafeM
 }
 
 /// Builds an output of `shape` from `pieces` of `sources` (all float or all integer).
-/// Float outputs are written into `out` (preallocated); large copies are split over threads.
+/// Float outputs are written into `out` (preallocated): one strided piece goes to the
+/// numeric core's strided copy; several pieces must each be contiguous runs (Concat,
+/// Gather), copied in parallel.
 func assemble(_ sources: [ONNXValue], shape: [Int], out: Tensor?, pieces: [CopyPiece],
               type: ONNXElementType? = nil) -> ONNXValue {
     let total = shape.reduce(1, *)
     if let out = out, case .float = sources.first ?? .float(out) {
-        let srcs: [UnsafeMutablePointer<Float>] = sources.map { v in
+        let srcs: [Tensor] = sources.map { v in
             guard case .float(let t) = v else { preconditionFailure("mixed float/int sources") }
-            return t.data
+            return t
         }
-        let work = total >= 1 << 17 && ComputeThreads.count > 1 ? split(pieces) : pieces
+        if pieces.count == 1, pieces[0].destination == 0, pieces[0].view.count == total {
+            let p = pieces[0]
+            stridedCopy(into: out.reshaped(p.view.shape), from: srcs[p.source], offset: p.view.offset, strides: p.view.strides)
+            return .float(out)
+        }
         let dst = out.data
-        ComputeThreads.parallelFor(work.count) { k in
-            let p = work[k]
-            stridedCopy(UnsafePointer(srcs[p.source]), p.view, dst + p.destination)
+        let chunks = total >= 1 << 16 ? Swift.min(ComputeThreads.count, pieces.count) : 1
+        ComputeThreads.parallelFor(chunks) { c in
+            for k in (c * pieces.count / chunks)..<((c + 1) * pieces.count / chunks) {
+                let p = pieces[k]
+                precondition(p.view.shape.count == 1 && p.view.strides[0] == 1, "float pieces must be contiguous runs")
+                (dst + p.destination).update(from: srcs[p.source].data + p.view.offset, count: p.view.count)
+            }
         }
         return .float(out)
     }
@@ -71,29 +79,10 @@ func assemble(_ sources: [ONNXValue], shape: [Int], out: Tensor?, pieces: [CopyP
         for p in pieces {
             guard case .int(let t) = sources[p.source] else { preconditionFailure("mixed float/int sources") }
             if type == nil { outType = t.type }
-            t.values.withUnsafeBufferPointer { src in stridedCopy(src.baseAddress!, p.view, dst.baseAddress! + p.destination) }
+            t.values.withUnsafeBufferPointer { src in copyStrided(src.baseAddress!, p.view, dst.baseAddress! + p.destination) }
         }
     }
     return .int(IntTensor(shape: shape, values: values, type: outType))
-}
-
-/// Splits each piece along its outermost dimension so threads share the copy.
-private func split(_ pieces: [CopyPiece]) -> [CopyPiece] {
-    let parts = ComputeThreads.count * 4
-    var out: [CopyPiece] = []
-    for p in pieces {
-        guard let n0 = p.view.shape.first, n0 >= parts else { out.append(p); continue }
-        let rowElems = p.view.count / n0
-        for c in 0..<parts {
-            let lo = c * n0 / parts, hi = (c + 1) * n0 / parts
-            guard hi > lo else { continue }
-            var v = p.view
-            v.offset += lo * v.strides[0]
-            v.shape[0] = hi - lo
-            out.append(CopyPiece(source: p.source, view: v, destination: p.destination + lo * rowElems))
-        }
-    }
-    return out
 }
 
 /// Transpose with a permutation (default: reversed axes).

@@ -66,13 +66,13 @@ struct UnaryOp: ONNXOperator {
     private func apply(_ out: Tensor, _ x: Tensor) {
         let a = alpha, b = beta
         switch kind {
-        case .relu: mapFloat(out, x) { Swift.max($0, 0) }
+        case .relu: activationForward(out.data, x.data, count: x.count, .relu)
         case .leakyRelu: mapFloat(out, x) { $0 < 0 ? a * $0 : $0 }
         case .elu: mapFloat(out, x) { $0 < 0 ? a * (expf($0) - 1) : $0 }
-        case .sigmoid: mapFloat(out, x) { 1 / (1 + expf(-$0)) }
-        case .hardSigmoid: mapFloat(out, x) { Swift.min(Swift.max(a * $0 + b, 0), 1) }
-        case .hardSwish: mapFloat(out, x) { $0 * Swift.min(Swift.max($0 / 6 + 0.5, 0), 1) }
-        case .tanh: mapFloat(out, x) { tanhf($0) }
+        case .sigmoid: activationForward(out.data, x.data, count: x.count, .sigmoid)
+        case .hardSigmoid: activationForward(out.data, x.data, count: x.count, .hardSigmoid(alpha: a, beta: b))
+        case .hardSwish: activationForward(out.data, x.data, count: x.count, .hardSwish)
+        case .tanh: activationForward(out.data, x.data, count: x.count, .tanh)
         case .erf: mapFloat(out, x) { fastErf($0) }
         case .sqrt: mapFloat(out, x) { $0.squareRoot() }
         case .exp: mapFloat(out, x) { expf($0) }
@@ -85,12 +85,7 @@ struct UnaryOp: ONNXOperator {
         case .sign: mapFloat(out, x) { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) }
         case .softplus: mapFloat(out, x) { $0 > 20 ? $0 : log1pf(expf($0)) }
         case .not: mapFloat(out, x) { $0 == 0 ? 1 : 0 }
-        case .gelu:
-            if tanhGelu {
-                mapFloat(out, x) { 0.5 * $0 * (1 + tanhf(0.7978845608 * ($0 + 0.044715 * $0 * $0 * $0))) }
-            } else {
-                mapFloat(out, x) { 0.5 * $0 * (1 + fastErf($0 * 0.70710678118654752)) }
-            }
+        case .gelu: activationForward(out.data, x.data, count: x.count, tanhGelu ? .geluTanh : .geluErf)
         }
     }
 }
@@ -108,6 +103,12 @@ func mapFloat(_ out: Tensor, _ x: Tensor, _ f: (Float) -> Float) {
             for i in lo..<hi { po[i] = f(px[i]) }
         }
     }
+}
+
+/// x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)) with `fastErf`: the fused form of the
+/// Div -> Erf -> Add -> Mul -> Mul chain that exporters emit for GELU.
+func geluErfFast(_ out: Tensor, _ x: Tensor) {
+    mapFloat(out, x) { 0.5 * $0 * (1 + fastErf($0 * 0.70710678118654752)) }
 }
 
 /// erf(x) by a rational minimax approximation on [-4, 4] (|error| < 2e-7; erf(±4)
