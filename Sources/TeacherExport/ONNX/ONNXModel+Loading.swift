@@ -36,8 +36,11 @@ public final class ONNXModel: @unchecked Sendable {
     /// Initializers by name.
     let initializers: [String: ONNXValue]
 
+    /// Graph inputs wired to an operator's shape operand (see `ONNXOperator.shapeOperands`).
+    let shapeOperandInputs: Set<String>
+
     /// Oldest / newest ai.onnx opset accepted. Operators check per-version semantics.
-    public static let supportedOpsets = 7...21
+    public static let supportedOpsets = 1...21
 
     /// Every tensor name of the graph (inputs, initializers, node outputs), usable as a
     /// requested output.
@@ -70,15 +73,6 @@ public final class ONNXModel: @unchecked Sendable {
         guard proto.hasGraph, !proto.graph.node.isEmpty || !proto.graph.output.isEmpty else {
             throw ONNXError.malformed(path: path, reason: "no graph in the file (is it an ONNX model?)")
         }
-        var opset = 0
-        for o in proto.opsetImport where o.domain.isEmpty || o.domain == "ai.onnx" {
-            opset = Int(clamping: o.version)
-        }
-        if proto.opsetImport.isEmpty { opset = 1 }
-        guard Self.supportedOpsets.contains(opset) else {
-            throw ONNXError.invalidModel("\(path): ai.onnx opset \(opset) is outside the supported range \(Self.supportedOpsets)")
-        }
-        self.opset = opset
         let graph = proto.graph
         guard proto.functions.isEmpty || graph.node.allSatisfy({ n in !proto.functions.contains { $0.name == n.opType } }) else {
             throw ONNXError.unsupportedFeature(node: graph.name, opType: "model", detail: "model-local functions")
@@ -96,6 +90,15 @@ public final class ONNXModel: @unchecked Sendable {
             }
         }
         if !unsupported.isEmpty { throw ONNXError.unsupportedOperators(unsupported) }
+        var opset = 0
+        for o in proto.opsetImport where o.domain.isEmpty || o.domain == "ai.onnx" {
+            opset = Int(clamping: o.version)
+        }
+        if proto.opsetImport.isEmpty { opset = 1 }
+        guard Self.supportedOpsets.contains(opset) else {
+            throw ONNXError.unsupportedFeature(node: path, opType: "model", detail: "ai.onnx opset \(opset) (supported: \(Self.supportedOpsets))")
+        }
+        self.opset = opset
 
         // 2. Initializers.
         var inits: [String: ONNXValue] = [:]
@@ -138,6 +141,10 @@ public final class ONNXModel: @unchecked Sendable {
             let op = try OperatorRegistry.factories[n.opType]!(spec)
             loaded.append(LoadedNode(spec: spec, op: op))
         }
+        let inputNames = Set(inputs.map(\.name))
+        shapeOperandInputs = Set(loaded.flatMap { n in
+            n.op.shapeOperands.compactMap { k in k < n.spec.inputs.count && inputNames.contains(n.spec.inputs[k]) ? n.spec.inputs[k] : nil }
+        })
         nodes = try Self.topologicalOrder(loaded, available: Set(inputs.map(\.name)).union(inits.keys), path: path)
         let produced = Set(inputs.map(\.name)).union(inits.keys).union(nodes.flatMap { $0.spec.outputs })
         for o in outputs where !produced.contains(o.name) {

@@ -22,11 +22,16 @@ protocol ONNXOperator {
     /// True when `run` allocates its float outputs itself (numeric-core ops that
     /// return a fresh tensor); the planner then preallocates nothing for it.
     var ownsOutputs: Bool { get }
+
+    /// Input positions that must be known at plan time (target shapes, pads, scales,
+    /// axes...). A graph input wired to one is specialised on its contents.
+    var shapeOperands: [Int] { get }
 }
 
 extension ONNXOperator {
     var viewOf: Int? { nil }
     var ownsOutputs: Bool { false }
+    var shapeOperands: [Int] { [] }
 }
 
 /// What an operator factory sees of a node: identity, opset and typed attribute access.

@@ -102,11 +102,12 @@ public final class ONNXSession {
             }
             key += "\(i.name):\(v.shape);"
             switch v {
-            case .float:
-                infos[i.name] = ValueInfo(type: .float32, shape: v.shape)
-            case .int(let t):
-                // Integer inputs are shape-like: specialise on their contents.
-                key += "\(t.values);"
+            case .float(let t) where !model.shapeOperandInputs.contains(i.name):
+                infos[i.name] = ValueInfo(type: .float32, shape: t.shape)
+            default:
+                // Integer inputs and inputs feeding shape operands (scales, pads...):
+                // specialise the plan on their contents.
+                key += "\(v.floats);"
                 infos[i.name] = ValueInfo(v)
             }
         }

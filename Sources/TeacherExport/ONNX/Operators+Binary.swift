@@ -30,7 +30,7 @@ struct ElementwiseBinaryOp: ONNXOperator {
     func infer(_ inputs: [ValueInfo?]) throws -> [ValueInfo] {
         guard let a = inputs[0], let b = inputs[1] else { throw spec.shapeError("missing input") }
         let aFloat = a.type == .float32, bFloat = b.type == .float32
-        if aFloat != bFloat && !(kind == .pow && aFloat) {
+        if aFloat != bFloat && kind != .pow {
             throw spec.shapeError("input types \(a.type) and \(b.type) differ")
         }
         let shape = try broadcastShape(spec, [a.shape, b.shape])
@@ -51,6 +51,12 @@ struct ElementwiseBinaryOp: ONNXOperator {
         }
         let shape = try broadcastShape(spec, [a.shape, b.shape])
         let offs = BroadcastIndexer(outShape: shape, inputs: [a.shape, b.shape]).offsets()
+        if case .int(let base) = a, case .float = b, kind == .pow {
+            // Integer base, float exponent: the result keeps the base's type (ONNX Pow T / T1).
+            let x = base.values, y = b.floats
+            let r = (0..<offs[0].count).map { e in Int64(Foundation.pow(Double(x[offs[0][e]]), Double(y[offs[1][e]]))) }
+            return [.int(IntTensor(shape: shape, values: r, type: base.type))]
+        }
         if case .float = a {
             // Float comparisons.
             let x = a.floats, y = b.floats

@@ -181,7 +181,8 @@ struct PoolOp: ONNXOperator {
     }
 
     func infer(_ inputs: [ValueInfo?]) throws -> [ValueInfo] {
-        guard let x = inputs[0], x.type == .float32 else { throw spec.shapeError("needs a float input") }
+        guard let x = inputs[0] else { throw spec.shapeError("missing input") }
+        guard x.type == .float32 else { throw spec.unsupported("\(x.type) input (float32 only)") }
         switch kind {
         case .globalAverage, .globalMax:
             guard x.shape.count >= 3 else { throw spec.shapeError("input \(x.shape) must be (N, C, spatial...)") }

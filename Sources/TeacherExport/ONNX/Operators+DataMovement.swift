@@ -115,6 +115,7 @@ struct TransposeOp: ONNXOperator {
 /// Expand: broadcast the input to a shape (numpy rules, either side may be 1).
 struct ExpandOp: ONNXOperator {
     let spec: NodeSpec
+    var shapeOperands: [Int] { [1] }
     init(_ spec: NodeSpec) throws { try spec.allowOnly([]); self.spec = spec }
     func outShape(_ x: [Int], _ target: [Int64]) throws -> [Int] {
         try broadcastShape(spec, [x, target.map { Int($0) }])
@@ -136,6 +137,7 @@ struct ExpandOp: ONNXOperator {
 /// Tile: repeat the input along each axis.
 struct TileOp: ONNXOperator {
     let spec: NodeSpec
+    var shapeOperands: [Int] { [1] }
     init(_ spec: NodeSpec) throws { try spec.allowOnly([]); self.spec = spec }
     func infer(_ inputs: [ValueInfo?]) throws -> [ValueInfo] {
         let x = inputs[0]!

@@ -3,6 +3,7 @@ import TensorKernels
 /// Slice (opset >= 10: starts/ends/axes/steps as inputs; < 10: attributes).
 struct SliceOp: ONNXOperator {
     let spec: NodeSpec
+    var shapeOperands: [Int] { [1, 2, 3, 4] }
     let attrStarts: [Int]?, attrEnds: [Int]?, attrAxes: [Int]?
     init(_ spec: NodeSpec) throws {
         try spec.allowOnly(spec.opset < 10 ? ["starts", "ends", "axes"] : [])
@@ -117,6 +118,7 @@ struct ConcatOp: ONNXOperator {
 /// Split along an axis into equal parts or given sizes (attribute before opset 13, input after).
 struct SplitOp: ONNXOperator {
     let spec: NodeSpec
+    var shapeOperands: [Int] { [1] }
     let axis: Int
     let attrSplit: [Int]?
     let numOutputs: Int?

@@ -67,7 +67,8 @@ struct GemmOp: ONNXOperator {
         var accumulate: Float = 0
         if inputs.count > 2, case .float(let c)? = inputs[2], beta != 0 {
             // out = beta * C (broadcast), then the product accumulates onto it.
-            broadcastBinaryForward(out, Tensor(shape: [], values: [beta]), c) { $0 * $1 }
+            let b = beta
+            broadcastBinaryForward(out, out, c) { _, v in b * v }
             accumulate = 1
         }
         gemm(m: m, n: n, k: k, a: a.data, lda: a.shape[1], transA: transA, b: b.data, ldb: b.shape[1], transB: transB,

@@ -91,6 +91,7 @@ struct ReduceOpNode: ONNXOperator {
     let keepDims: Bool
     let noopWithEmptyAxes: Bool
     var ownsOutputs: Bool { true }
+    var shapeOperands: [Int] { [1] }
 
     init(_ spec: NodeSpec) throws {
         try spec.allowOnly(["axes", "keepdims", "noop_with_empty_axes"])
@@ -121,7 +122,8 @@ struct ReduceOpNode: ONNXOperator {
     }
 
     func infer(_ inputs: [ValueInfo?]) throws -> [ValueInfo] {
-        guard let x = inputs[0], x.type == .float32 else { throw spec.shapeError("needs a float input") }
+        guard let x = inputs[0] else { throw spec.shapeError("missing input") }
+        guard x.type == .float32 else { throw spec.unsupported("\(x.type) input (float32 only)") }
         var axesInput: [Int64]? = nil
         if inputs.count > 1, let a = inputs[1] {
             guard let c = a.constant else { throw spec.unsupported("axes computed from float data at run time") }

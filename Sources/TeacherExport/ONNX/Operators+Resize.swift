@@ -12,6 +12,7 @@ struct ResizeOp: ONNXOperator {
     let cubicA: Float
     let excludeOutside: Bool
     var ownsOutputs: Bool { true }
+    var shapeOperands: [Int] { [1, 2, 3] }
 
     init(_ spec: NodeSpec) throws {
         try spec.allowOnly(["mode", "coordinate_transformation_mode", "nearest_mode", "cubic_coeff_a",
@@ -56,8 +57,8 @@ struct ResizeOp: ONNXOperator {
         if spec.opset >= 11, inputs.count > 1, let roi = inputs[1], roi.count > 0, transform == "tf_crop_and_resize" {
             throw spec.unsupported("roi")
         }
-        var consts: [[Float]?] = []
-        for i in inputs { 
+        var consts: [[Float]?] = [nil]
+        for i in inputs.dropFirst() {
             if let i = i, i.count > 0, i.constant == nil { throw spec.unsupported("scales/sizes computed from float data at run time") }
             consts.append(i?.constant?.floats)
         }
@@ -78,7 +79,10 @@ struct ResizeOp: ONNXOperator {
     private func sourceCoordinate(_ o: Int, inSize: Int, outSize: Int, scale: Float) -> Float {
         let fo = Float(o)
         switch transform {
-        case "align_corners": return outSize == 1 ? 0 : fo * Float(inSize - 1) / Float(outSize - 1)
+        case "align_corners":
+            // ONNX uses the unrounded resized length (input * scale) here.
+            let resized = Float(inSize) * scale
+            return resized == 1 ? 0 : fo * Float(inSize - 1) / (resized - 1)
         case "asymmetric": return fo / scale
         case "pytorch_half_pixel": return outSize > 1 ? (fo + 0.5) / scale - 0.5 : 0
         case "half_pixel_symmetric":
@@ -164,6 +168,7 @@ struct PadOp: ONNXOperator {
     let attrPads: [Int]?
     let attrValue: Float
     var ownsOutputs: Bool { true }
+    var shapeOperands: [Int] { [1, 2, 3] }
 
     init(_ spec: NodeSpec) throws {
         try spec.allowOnly(["mode", "pads", "value"])

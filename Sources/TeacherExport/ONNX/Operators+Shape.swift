@@ -11,6 +11,7 @@ struct ReshapeLikeOp: ONNXOperator {
     let attrAxes: [Int]?
     let allowZero: Bool
     var viewOf: Int? { 0 }
+    var shapeOperands: [Int] { [1] }
 
     init(_ spec: NodeSpec) throws {
         guard let k = Kind(rawValue: spec.opType) else { throw spec.unsupported("not a reshape op") }
@@ -148,6 +149,7 @@ struct ConstantOp: ONNXOperator {
 /// ConstantOfShape: a tensor of the given shape filled with the `value` attribute (default float 0).
 struct ConstantOfShapeOp: ONNXOperator {
     let spec: NodeSpec
+    var shapeOperands: [Int] { [0] }
     let fill: ONNXValue
     init(_ spec: NodeSpec) throws {
         try spec.allowOnly(["value"])
@@ -226,6 +228,7 @@ struct CastOp: ONNXOperator {
 /// Range(start, limit, delta): 1-D arithmetic progression.
 struct RangeOp: ONNXOperator {
     let spec: NodeSpec
+    var shapeOperands: [Int] { [0, 1, 2] }
     init(_ spec: NodeSpec) throws { try spec.allowOnly([]); self.spec = spec }
     func count(_ s: Double, _ l: Double, _ d: Double) throws -> Int {
         guard d != 0 else { throw spec.shapeError("delta 0") }
