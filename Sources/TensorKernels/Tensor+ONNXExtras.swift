@@ -1,0 +1,68 @@
+/// Into-buffer variants of numeric-core ops for the ONNX engine, whose planner
+/// preallocates every output (so buffers are reused across a forward pass). Each
+/// wraps the core's own machinery (StridedLoop, gather, MatmulPlan, gemm).
+
+/// out = f(a, b) with numpy broadcasting; `out` must have the broadcast shape and
+/// may alias `a` or `b` when it has the same shape as that operand.
+@inlinable
+public func broadcastBinaryForward(_ out: Tensor, _ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float) {
+    precondition(broadcastShape(a.shape, b.shape) == out.shape, "[broadcastBinary] \(a.shape), \(b.shape) -> \(out.shape)")
+    let shape = out.shape
+    let loop = StridedLoop(shape: shape, strides: [contiguousStrides(shape),
+                                                    broadcastStrides(a.shape, to: shape),
+                                                    broadcastStrides(b.shape, to: shape)])
+    let rows = loop.rowCount
+    let chunks = out.count >= parallelElementThreshold ? min(ComputeThreads.count, rows) : 1
+    let o = out.data, pa = a.data, pb = b.data
+    withoutActuallyEscaping(f) { f in
+        ComputeThreads.parallelFor(chunks) { t in
+            loop.forEachRow(from: t * rows / chunks, to: (t + 1) * rows / chunks) { off, n, inner in
+                let po = o + off[0], qa = pa + off[1], qb = pb + off[2]
+                let sa = inner[1], sb = inner[2]
+                if sa == 1 && sb == 1 {
+                    for i in 0..<n { po[i] = f(qa[i], qb[i]) }
+                } else if sa == 1 && sb == 0 {
+                    let v = qb[0]
+                    for i in 0..<n { po[i] = f(qa[i], v) }
+                } else if sa == 0 && sb == 1 {
+                    let v = qa[0]
+                    for i in 0..<n { po[i] = f(v, qb[i]) }
+                } else {
+                    for i in 0..<n { po[i] = f(qa[i &* sa], qb[i &* sb]) }
+                }
+            }
+        }
+    }
+}
+
+/// out (contiguous, out.shape) = x read from element `offset` with `strides`
+/// (permutes, slices, broadcasts). Large copies are split over the outermost dim.
+public func stridedCopy(into out: Tensor, from x: Tensor, offset: Int, strides: [Int]) {
+    precondition(strides.count == out.rank, "[stridedCopy] strides \(strides) for \(out.shape)")
+    if out.count == 0 { return }
+    let shape = out.shape
+    let n0 = shape.first ?? 1
+    let chunks = out.count >= parallelElementThreshold && n0 > 1 ? min(ComputeThreads.count * 2, n0) : 1
+    if chunks == 1 || shape.isEmpty {
+        gather(out.data, x.data + offset, shape: shape.isEmpty ? [1] : shape, srcStrides: shape.isEmpty ? [0] : strides)
+        return
+    }
+    let rowElems = out.count / n0
+    ComputeThreads.parallelFor(chunks) { t in
+        let lo = t * n0 / chunks, hi = (t + 1) * n0 / chunks
+        if hi <= lo { return }
+        var sub = shape; sub[0] = hi - lo
+        gather(out.data + lo * rowElems, x.data + offset + lo * strides[0], shape: sub, srcStrides: strides)
+    }
+}
+
+/// out = a @ b (numpy matmul, batched with broadcasting) into a preallocated `out`.
+public func matmulForward(into out: Tensor, _ a: Tensor, _ b: Tensor) throws {
+    let p = try MatmulPlan(a.shape, b.shape, op: "matmul")
+    guard out.shape == p.outShape else { throw TensorError("matmul", "out \(out.shape) vs \(p.outShape)") }
+    let pa = a.data, pb = b.data, po = out.data
+    p.forEach { t, ia, ib in
+        gemm(m: p.m, n: p.n, k: p.k, a: pa + ia * p.m * p.k, lda: p.k, b: pb + ib * p.k * p.n, ldb: p.n,
+             c: po + t * p.m * p.n, ldc: p.n)
+    }
+}
