@@ -129,23 +129,7 @@ public final class Exporter {
         var skipped: [(path: String, reason: String)] = []
         let exists = FileManager.default.fileExists(atPath: c.output)
         if exists && !c.overwrite {
-            let existing = try StoreReader(path: c.output, allowIncomplete: true)
-            let problems = existing.metadata.incompatibilities(with: expected)
-                + (existing.metadata.datasetFingerprint == expected.datasetFingerprint ? [] : ["input images or views differ"])
-            if !problems.isEmpty { throw ExportError.mismatch(file: c.output, reason: problems.joined(separator: "; ")) }
-            if existing.isComplete { throw ExportError.alreadyComplete(file: c.output) }
-            let done = try existing.images().map(\.path)
-            if let last = done.last {
-                guard let position = items.firstIndex(where: { $0.storedPath == last }) else {
-                    throw ExportError.mismatch(file: c.output, reason: "its last image \(last) is not in this shard's inputs")
-                }
-                next = position + 1
-                // Images before `next` missing from the table were skipped: find why again.
-                let stored = Set(done)
-                for item in items[..<next] where !stored.contains(item.storedPath) {
-                    skipped.append((item.storedPath, Self.failureReason(item.path)))
-                }
-            }
+            (next, skipped) = try Self.resumePoint(c.output, expected: expected, items: items)
             writer = try StoreWriter.resume(at: c.output, expecting: expected)
         } else {
             writer = try StoreWriter.create(at: c.output, metadata: expected, overwrite: c.overwrite)
@@ -213,7 +197,29 @@ public final class Exporter {
                              report: skipped.isEmpty ? nil : c.reportPath)
     }
 
-    /// {"views": K, "shard": "i/n", "skipped_images": s, "skipped_report": file}
+    /// Where an unfinished export of the same inputs stopped: the item after its last
+    /// durable image, and the items before it that were skipped (re-checked for the
+    /// reason). The reader is closed on return: HDF5 refuses a read-write open while
+    /// a read-only handle on the same file is alive.
+    private static func resumePoint(_ output: String, expected: StoreMetadata,
+                                    items: [ExportItem]) throws -> (Int, [(path: String, reason: String)]) {
+        let existing = try StoreReader(path: output, allowIncomplete: true)
+        let problems = existing.metadata.incompatibilities(with: expected)
+            + (existing.metadata.datasetFingerprint == expected.datasetFingerprint ? [] : ["input images or views differ"])
+        if !problems.isEmpty { throw ExportError.mismatch(file: output, reason: problems.joined(separator: "; ")) }
+        if existing.isComplete { throw ExportError.alreadyComplete(file: output) }
+        let done = try existing.images().map(\.path)
+        guard let last = done.last else { return (0, []) }
+        guard let position = items.firstIndex(where: { $0.storedPath == last }) else {
+            throw ExportError.mismatch(file: output, reason: "its last image \(last) is not in this shard's inputs")
+        }
+        let stored = Set(done)
+        let skipped = items[...position].filter { !stored.contains($0.storedPath) }
+            .map { (path: $0.storedPath, reason: failureReason($0.path)) }
+        return (position + 1, skipped)
+    }
+
+    /// {"views": K, "skipped_images": s, "skipped_report": file}
     static func exportMetadataJSON(_ c: ExportConfiguration, skipped: Int) -> String {
         let object: [String: Any] = [
             "views": c.views, "skipped_images": skipped,
