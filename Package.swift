@@ -60,7 +60,8 @@ let package = Package(
         .testTarget(name: "TensorKernelsTests", dependencies: ["TensorKernels"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "TeacherExportTests", dependencies: ["TeacherExport"]),
-        .testTarget(name: "StudentTrainTests", dependencies: ["StudentTrain"]),
+        .testTarget(name: "StudentTrainTests", dependencies: ["StudentTrain"],
+                    resources: [.copy("Fixtures")]),
         .testTarget(name: "DistillCLITests", dependencies: ["EmbeddingStore"]),
     ],
     // Swift 5 mode: kernels hand raw pointers to worker threads, which Swift 6's

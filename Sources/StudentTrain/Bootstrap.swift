@@ -1,1 +1,0 @@
-// Bootstrap file so the target builds before its first real source lands; delete when adding one.
