@@ -6,9 +6,10 @@ tools/make-loss-fixtures.py (whose writer this script uses).
 Run from the package root:  .venv/bin/python tools/make-network-fixtures.py
 The Swift tests read the committed files; Python is not needed at test time.
 
-1. network-mobilenet_v2.dlfx, network-resnet18.dlfx: one training step of
-   MobileNetV2 (width 0.35, 10 classes, no dropout) on 2x3x64x64 and ResNet-18
-   (small-input stem, 10 classes) on 2x3x16x16, in PyTorch float64. The modules
+1. network-mobilenet_v2.dlfx, network-resnet18.dlfx, network-small_cnn.dlfx: one training step of
+   MobileNetV2 (width 0.35, 10 classes, no dropout) on 2x3x64x64, ResNet-18
+   (small-input stem, 10 classes) on 2x3x16x16 and the small CNN (3 blocks of
+   8/16/32 channels, 5 classes) on 3x3x12x10, in PyTorch float64. The modules
    below restate torchvision's topology and state_dict names (torchvision is not
    in the venv); `check_topology` pins them to torchvision's published parameter
    counts. Parameters are not stored: both sides fill them with the same
@@ -184,6 +185,24 @@ class ResNet18(nn.Module):
         return self.fc(f), f
 
 
+class SmallCNN(nn.Module):
+    """StudentTrain's SmallCNN: conv-BN-ReLU blocks (stride 2 from the second), GAP, fc."""
+
+    def __init__(self, num_classes, base=16, blocks=4):
+        super().__init__()
+        layers, inp, out = [], 3, base
+        for i in range(blocks):
+            layers.append(nn.Sequential(nn.Conv2d(inp, out, 3, 1 if i == 0 else 2, 1, bias=False),
+                                        nn.BatchNorm2d(out), nn.ReLU(inplace=True)))
+            inp, out = out, out * 2
+        self.features = nn.Sequential(*layers)
+        self.fc = nn.Linear(inp, num_classes)
+
+    def forward(self, x):
+        f = torch.flatten(F.adaptive_avg_pool2d(self.features(x), 1), 1)
+        return self.fc(f), f
+
+
 def check_topology():
     """torchvision's documented sizes: mobilenet_v2 3,504,872, resnet18 11,689,512 parameters."""
     counts = {"mobilenet_v2": sum(p.numel() for p in MobileNetV2(1000).parameters()),
@@ -255,6 +274,8 @@ def main():
     train_step_fixture("network-resnet18", ResNet18(10, small_input_stem=True), (2, 3, 16, 16),
                        ["conv1.weight", "bn1.weight", "layer1.0.bn1.bias", "layer2.0.downsample.0.weight",
                         "layer3.0.downsample.1.weight", "layer4.1.bn2.weight", "fc.weight", "fc.bias"])
+    train_step_fixture("network-small_cnn", SmallCNN(5, base=8, blocks=3), (3, 3, 12, 10),
+                       ["features.0.0.weight", "features.1.1.weight", "features.2.0.weight", "fc.weight", "fc.bias"])
     onnx_fixture()
 
 

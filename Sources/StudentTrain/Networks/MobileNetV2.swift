@@ -24,9 +24,10 @@ public final class MobileNetV2: Network {
     public let padding: MobileNetV2Padding
 
     /// Every convolution in graph order (stem, each block's expand / depthwise
-    /// / project, last 1x1) and the batch norm that follows each: the order of
-    /// the Conv nodes of an exported MobileNetV2.
-    public let convolutions: [(conv: Conv2d, norm: BatchNorm2d)]
+    /// / project, last 1x1), the batch norm that follows it and whether ReLU6
+    /// follows that (not after the linear projections): the order of the Conv
+    /// nodes of an exported MobileNetV2.
+    public let convolutions: [(conv: Conv2d, norm: BatchNorm2d, relu6: Bool)]
 
     /// torchvision's `_make_divisible(v, divisor)`: the nearest multiple of
     /// `divisor` (at least `divisor`), bumped up one step if rounding lost more than 10%.
@@ -54,28 +55,28 @@ public final class MobileNetV2: Network {
         let stem = ConvBNActivation(name: "features.0", inChannels: 3, outChannels: input, kernel: 3, stride: 2,
                                     padding: pad3)
         var layers: [Layer] = [stem]
-        var convs = [(stem.conv, stem.norm)]
+        var convs = [(stem.conv, stem.norm, true)]
         for (t, c, n, s) in MobileNetV2.invertedResidualSetting {
             let output = MobileNetV2.makeDivisible(Double(c) * width)
             for i in 0..<n {
                 let block = InvertedResidual(name: "features.\(layers.count)", inChannels: input,
                                              outChannels: output, stride: i == 0 ? s : 1, expandRatio: t,
                                              padding: pad3)
-                if let e = block.expand { convs.append((e.conv, e.norm)) }
-                convs.append((block.depthwise.conv, block.depthwise.norm))
-                convs.append((block.project, block.projectNorm))
+                if let e = block.expand { convs.append((e.conv, e.norm, true)) }
+                convs.append((block.depthwise.conv, block.depthwise.norm, true))
+                convs.append((block.project, block.projectNorm, false))
                 layers.append(block)
                 input = output
             }
         }
         let top = ConvBNActivation(name: "features.\(layers.count)", inChannels: input, outChannels: last, kernel: 1)
         layers.append(top)
-        convs.append((top.conv, top.norm))
+        convs.append((top.conv, top.norm, true))
         backbone = Sequential(layers)
         convolutions = convs
 
         var rng = SeededGenerator(seed: seed)
-        for (conv, _) in convs { rng.fillKaimingNormalFanOut(conv.weight.value) }
+        for (conv, _, _) in convs { rng.fillKaimingNormalFanOut(conv.weight.value) }
         let w = Tensor(zeros: [classCount, last])
         rng.fillNormal(w, std: 0.01)
         let linear = Linear(weight: Parameter(name: "classifier.1.weight", value: w),
