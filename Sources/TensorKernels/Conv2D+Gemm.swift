@@ -129,7 +129,7 @@ func conv2dBackwardGemm(_ dinput: UnsafeMutablePointer<Float>?,   // (N, C, H, W
                         _ dout: UnsafePointer<Float>,             // (N, O, OH, OW)
                         _ input: UnsafePointer<Float>,            // (N, C, H, W)
                         _ weight: UnsafePointer<Float>,           // (O, C/groups, kH, kW)
-                        _ s: Conv2DShape) {
+                        _ s: Conv2DShape, accumulate: Bool) {
     let ohw = s.outHeight * s.outWidth, hw = s.inHeight * s.inWidth
     let cg = s.groupInChannels, og = s.groupOutChannels
     let kdim = cg * s.kernelHeight * s.kernelWidth
@@ -150,12 +150,10 @@ func conv2dBackwardGemm(_ dinput: UnsafeMutablePointer<Float>?,   // (N, C, H, W
             let img = input + n * s.inChannels * hw
             let dy = dout + n * s.outChannels * ohw
             if let db {
-                for o in 0..<s.outChannels {
-                    let p = dy + o * ohw
-                    var acc: Float = 0
-                    for i in 0..<ohw { acc += p[i] }
-                    db[o] += acc
-                }
+                for o in 0..<s.outChannels { db[o] += simdSum(dy + o * ohw, ohw) }
+            }
+            if !accumulate && !pointwise, let dinput {
+                (dinput + n * s.inChannels * hw).update(repeating: 0, count: s.inChannels * hw)
             }
             for g in 0..<s.groups {
                 let dyg = dy + g * og * ohw
@@ -171,7 +169,7 @@ func conv2dBackwardGemm(_ dinput: UnsafeMutablePointer<Float>?,   // (N, C, H, W
                     if pointwise {
                         // dX (cg, hw) += W^T (cg, og) * dY (og, hw)
                         gemm(m: kdim, n: ohw, k: og, a: weight + g * og * kdim, lda: kdim, transA: true,
-                             b: dyg, ldb: ohw, c: dimg, ldc: ohw, beta: 1)
+                             b: dyg, ldb: ohw, c: dimg, ldc: ohw, beta: accumulate ? 1 : 0)
                     } else {
                         gemm(m: kdim, n: ohw, k: og, a: weight + g * og * kdim, lda: kdim, transA: true,
                              b: dyg, ldb: ohw, c: col, ldc: ohw)

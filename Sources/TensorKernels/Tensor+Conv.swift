@@ -20,21 +20,23 @@ public func conv2dForward(_ out: UnsafeMutablePointer<Float>,   // (N, O, OH, OW
     }
 }
 
-/// Accumulates the gradients of `conv2dForward` into dinput / dweight / dbias
-/// (each may be nil to skip; zero them first for a fresh gradient).
+/// The gradients of `conv2dForward`: dweight / dbias accumulate (each may be nil
+/// to skip; zero them first for a fresh gradient); dinput accumulates too unless
+/// `accumulate` is false, when it is overwritten (no zeroing pass needed).
 public func conv2dBackward(_ dinput: UnsafeMutablePointer<Float>?,   // (N, C, H, W)
                            _ dweight: UnsafeMutablePointer<Float>?,  // (O, C/groups, kH, kW)
                            _ dbias: UnsafeMutablePointer<Float>?,    // (O)
                            _ dout: UnsafePointer<Float>,             // (N, O, OH, OW)
                            _ input: UnsafePointer<Float>,            // (N, C, H, W) forward input
                            _ weight: UnsafePointer<Float>,           // (O, C/groups, kH, kW)
-                           _ s: Conv2DShape) {
+                           _ s: Conv2DShape, accumulate: Bool = true) {
     if isDepthwise3x3Fast(s) {
-        depthwise3x3Backward(dinput, dweight, dbias, dout, input, weight, s)
+        depthwise3x3Backward(dinput, dweight, dbias, dout, input, weight, s, accumulate: accumulate)
     } else if s.isDepthwise {
+        if !accumulate, let dinput { dinput.update(repeating: 0, count: s.batch * s.inChannels * s.inHeight * s.inWidth) }
         depthwiseBackward(dinput, dweight, dbias, dout, input, weight, s)
     } else {
-        conv2dBackwardGemm(dinput, dweight, dbias, dout, input, weight, s)
+        conv2dBackwardGemm(dinput, dweight, dbias, dout, input, weight, s, accumulate: accumulate)
     }
 }
 
@@ -71,12 +73,13 @@ public func conv2d(_ x: Tensor, _ weight: Tensor, _ bias: Tensor? = nil,
     return out
 }
 
-/// Accumulates conv2d gradients: dinput += dL/dx, dweight += dL/dW, dbias += dL/db
-/// (pass nil to skip one). `x` and `weight` are the forward's operands.
+/// conv2d gradients: dweight += dL/dW, dbias += dL/db, dinput += dL/dx (or
+/// dinput = dL/dx when `accumulate` is false); pass nil to skip one. `x` and
+/// `weight` are the forward's operands.
 public func conv2dBackward(dinput: Tensor?, dweight: Tensor?, dbias: Tensor?, dout: Tensor,
                            x: Tensor, weight: Tensor,
                            stride: (Int, Int) = (1, 1), padding: Padding2D = .zero,
-                           dilation: (Int, Int) = (1, 1), groups: Int = 1) throws {
+                           dilation: (Int, Int) = (1, 1), groups: Int = 1, accumulate: Bool = true) throws {
     let s = try conv2dShape(input: x.shape, weight: weight.shape, bias: dbias?.shape, stride: stride,
                             padding: padding, dilation: dilation, groups: groups, op: "conv2dBackward")
     guard dout.shape == s.outputShape else {
@@ -88,5 +91,5 @@ public func conv2dBackward(dinput: Tensor?, dweight: Tensor?, dbias: Tensor?, do
     if let dweight, dweight.shape != weight.shape {
         throw TensorError("conv2dBackward", "dweight \(dweight.shape) vs weight \(weight.shape)")
     }
-    conv2dBackward(dinput?.data, dweight?.data, dbias?.data, dout.data, x.data, weight.data, s)
+    conv2dBackward(dinput?.data, dweight?.data, dbias?.data, dout.data, x.data, weight.data, s, accumulate: accumulate)
 }

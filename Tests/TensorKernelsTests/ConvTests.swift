@@ -67,6 +67,22 @@ final class ConvTests: XCTestCase {
         }
     }
 
+    func testOverwritingBackwardReplacesStaleInputGradient() throws {
+        for threads in [1, 2] {
+            try ComputeThreads.with(threads: threads) {
+                for name in names {
+                    let c = try Case(name)
+                    let dx = Tensor(shape: c.f["x"].shape, repeating: 123), dw = Tensor(zeros: c.f["weight"].shape)
+                    try conv2dBackward(dinput: dx, dweight: dw, dbias: nil, dout: c.f["dout"], x: c.f["x"],
+                                       weight: c.f["weight"], stride: c.stride, padding: c.padding,
+                                       dilation: c.dilation, groups: c.groups, accumulate: false)
+                    assertClose(dx, c.f["dx"], atol: 1e-4, rtol: 1e-4, "\(name) overwritten dx (\(threads) threads)")
+                    assertClose(dw, c.f["dweight"], atol: 1e-4, rtol: 1e-4, "\(name) dweight without dbias")
+                }
+            }
+        }
+    }
+
     func testReferenceBackwardMatchesPyTorchAutograd() throws {
         for name in names {
             let c = try Case(name)

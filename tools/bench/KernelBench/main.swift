@@ -70,9 +70,10 @@ for (index, L) in layers.enumerated() {
             let t0 = now()
             let (_, cache) = try! batchNormTraining(x, scale: scale, bias: bias, runningMean: rm, runningVar: rv)
             let t1 = now()
-            // Gradients accumulate: zeroing is part of the timed step.
-            dx.zero(); ds.zero(); db.zero()
-            try! batchNormTrainingBackward(dinput: dx, dscale: ds, dbias: db, dout: dout, x: x, scale: scale, cache: cache)
+            // Parameter gradients accumulate (zeroing timed); dx is overwritten.
+            ds.zero(); db.zero()
+            try! batchNormTrainingBackward(dinput: dx, dscale: ds, dbias: db, dout: dout, x: x, scale: scale, cache: cache,
+                                           accumulate: false)
             let t2 = now()
             bestF = min(bestF, t1 - t0); bestB = min(bestB, t2 - t1)
         }
@@ -88,8 +89,8 @@ for (index, L) in layers.enumerated() {
             let t0 = now()
             conv2dForward(out.data, x.data, weight.data, nil, shape)
             let t1 = now()
-            dx.zero(); dw.zero()
-            conv2dBackward(dx.data, dw.data, nil, dout.data, x.data, weight.data, shape)
+            dw.zero()
+            conv2dBackward(dx.data, dw.data, nil, dout.data, x.data, weight.data, shape, accumulate: false)
             let t2 = now()
             bestF = min(bestF, t1 - t0); bestB = min(bestB, t2 - t1)
         }
