@@ -1,7 +1,8 @@
 /// 2-D convolution: the dispatching buffer kernels and the Tensor wrappers.
 ///
-/// Paths: depthwise 3x3 (stride 1 or 2) runs the SIMD kernel of
-/// Conv2D+Depthwise3x3.swift, other depthwise shapes (groups == C == O) direct per-plane loops; 1x1
+/// Paths: depthwise 3x3 (stride 1 or 2) runs a SIMD kernel (along W,
+/// Conv2D+Depthwise3x3.swift, or across 8 channels for narrow planes,
+/// Conv2D+DepthwiseBlocked.swift), other depthwise shapes (groups == C == O) direct per-plane loops; 1x1
 /// stride-1 unpadded runs one GEMM per image on the NCHW planes; everything else
 /// is im2col + GEMM per image and group. `conv2dForwardReference` is the oracle.
 
@@ -12,7 +13,11 @@ public func conv2dForward(_ out: UnsafeMutablePointer<Float>,   // (N, O, OH, OW
                           _ bias: UnsafePointer<Float>?,        // (O) or nil
                           _ s: Conv2DShape) {
     if isDepthwise3x3Fast(s) {
-        depthwise3x3Forward(out, input, weight, bias, s)
+        if s.outWidth < depthwiseBlockedMaxWidth {
+            depthwise3x3ForwardBlocked(out, input, weight, bias, s)
+        } else {
+            depthwise3x3Forward(out, input, weight, bias, s)
+        }
     } else if s.isDepthwise {
         depthwiseForward(out, input, weight, bias, s)
     } else {
@@ -31,7 +36,11 @@ public func conv2dBackward(_ dinput: UnsafeMutablePointer<Float>?,   // (N, C, H
                            _ weight: UnsafePointer<Float>,           // (O, C/groups, kH, kW)
                            _ s: Conv2DShape, accumulate: Bool = true) {
     if isDepthwise3x3Fast(s) {
-        depthwise3x3Backward(dinput, dweight, dbias, dout, input, weight, s, accumulate: accumulate)
+        if s.outWidth < depthwiseBlockedMaxWidth {
+            depthwise3x3BackwardBlocked(dinput, dweight, dbias, dout, input, weight, s, accumulate: accumulate)
+        } else {
+            depthwise3x3Backward(dinput, dweight, dbias, dout, input, weight, s, accumulate: accumulate)
+        }
     } else if s.isDepthwise {
         if !accumulate, let dinput { dinput.update(repeating: 0, count: s.batch * s.inChannels * s.inHeight * s.inWidth) }
         depthwiseBackward(dinput, dweight, dbias, dout, input, weight, s)
