@@ -3,7 +3,19 @@
 ///
 /// Threading: images are spread over `ComputeThreads` with single-threaded
 /// BLAS inside each worker (`parallelForWithSerialBLAS`); per-image GEMMs in
-/// MobileNet-sized layers are too small to scale inside OpenBLAS.
+/// MobileNet-sized layers are too small to scale inside OpenBLAS
+/// (tools/bench/kernels measures the alternative, `convGemmThreading = .blasThreads`).
+
+/// How the GEMM-based convolutions use the threads.
+package enum ConvGemmThreading: String {
+    /// Images split over `ComputeThreads`, one single-threaded GEMM per worker (default).
+    case imageWorkers
+    /// Images one after another, each GEMM on OpenBLAS's threads.
+    case blasThreads
+}
+
+/// The strategy in use; a knob for the benchmark, not for callers.
+package var convGemmThreading: ConvGemmThreading = .imageWorkers
 
 /// Unfolds one image's group into columns.
 /// col row r = (c, ky, kx) over the group's channels; column = oy * OW + ox.
@@ -97,7 +109,7 @@ func conv2dForwardGemm(_ out: UnsafeMutablePointer<Float>,   // (N, O, OH, OW)
     let cg = s.groupInChannels, og = s.groupOutChannels
     let kdim = cg * s.kernelHeight * s.kernelWidth
     let pointwise = s.isPointwise
-    let threads = min(ComputeThreads.count, s.batch)
+    let threads = convGemmThreading == .imageWorkers ? min(ComputeThreads.count, s.batch) : 1
     let scratch = pointwise ? 0 : kdim * ohw
     let cols = UnsafeMutablePointer<Float>.allocate(capacity: max(1, scratch * threads))
     defer { cols.deallocate() }
@@ -134,7 +146,7 @@ func conv2dBackwardGemm(_ dinput: UnsafeMutablePointer<Float>?,   // (N, C, H, W
     let cg = s.groupInChannels, og = s.groupOutChannels
     let kdim = cg * s.kernelHeight * s.kernelWidth
     let pointwise = s.isPointwise
-    let threads = min(ComputeThreads.count, s.batch)
+    let threads = convGemmThreading == .imageWorkers ? min(ComputeThreads.count, s.batch) : 1
     let wcount = s.outChannels * kdim
     let scratch = pointwise ? 0 : kdim * ohw
     // Per-thread: a column buffer, and (for t > 0) private dweight / dbias sums.

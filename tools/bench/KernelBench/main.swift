@@ -3,6 +3,7 @@
 //
 //   KernelBench layers LAYERS.json THREADS REPS   one JSON line per layer
 //   KernelBench gemm SIZE THREADS REPS            one JSON line: sgemm GFLOP/s
+//   KernelBench layers-blas LAYERS.json THREADS REPS   as `layers`, GEMM convs on BLAS threads
 import Foundation
 import TensorKernels
 
@@ -54,6 +55,7 @@ if args[1] == "gemm" {
     exit(0)
 }
 
+if args[1] == "layers-blas" { convGemmThreading = .blasThreads }
 let layers = try! JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: args[2]))) as! [[String: Any]]
 for (index, L) in layers.enumerated() {
     func i(_ k: String) -> Int { (L[k] as! NSNumber).intValue }
@@ -98,5 +100,5 @@ for (index, L) in layers.enumerated() {
             bestF = min(bestF, t1 - t0); bestB = min(bestB, t2 - t1)
         }
     }
-    emit(["impl": "ours", "threads": threads, "index": index, "type": type, "forward_s": bestF, "backward_s": bestB])
+    emit(["impl": convGemmThreading == .imageWorkers ? "ours" : "ours_blas_threads", "threads": threads, "index": index, "type": type, "forward_s": bestF, "backward_s": bestB])
 }
