@@ -56,6 +56,10 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Yams", package: "Yams")]),
 
+        // tools/bench/kernels: times TensorKernels on MobileNetV2 layer shapes.
+        .executableTarget(name: "KernelBench", dependencies: ["TensorKernels"],
+                          path: "tools/bench/KernelBench", swiftSettings: fastNumerics),
+
         .testTarget(name: "EmbeddingStoreTests", dependencies: ["EmbeddingStore"]),
         .testTarget(name: "TensorKernelsTests", dependencies: ["TensorKernels"],
                     resources: [.copy("Fixtures")]),
