@@ -24,20 +24,15 @@ public func crossEntropyLoss(logits: Tensor, labels: [Int], weight: Float = 1,
         throw LossError(name, "label \(labels[bad]) at row \(bad) outside 0..<\(c)")
     }
     try requireGradientShape(dLogits, logits.shape, "dLogits", loss: name)
-    let logProbs = UnsafeMutablePointer<Double>.allocate(capacity: c)
-    defer { logProbs.deallocate() }
+    let logProbs = try logSoftmax(logits, axis: 1)   // (N, C), max-shifted
     var total = 0.0
-    let scale = Double(weight) / Double(n)
+    let scale = weight / Float(n)
     for i in 0..<n {
-        let row = logits.data + i &* c
-        logSoftmaxRow(row, width: c, inverseTemperature: 1, into: logProbs)
-        total -= logProbs[labels[i]]
+        let lp = logProbs.data + i &* c
+        total -= Double(lp[labels[i]])
         if let g = dLogits {
             let gr = g.data + i &* c
-            for j in 0..<c {
-                let target = j == labels[i] ? 1.0 : 0.0
-                gr[j] += Float(scale * (exp(logProbs[j]) - target))
-            }
+            for j in 0..<c { gr[j] += scale * (expf(lp[j]) - (j == labels[i] ? 1 : 0)) }
         }
     }
     return Float(total / Double(n))

@@ -26,22 +26,21 @@ public func distillationKLLoss(studentLogits: Tensor, teacherLogits: Tensor, tem
         throw LossError(name, "temperature must be positive and finite, got \(temperature)")
     }
     try requireGradientShape(dStudentLogits, studentLogits.shape, "dStudentLogits", loss: name)
-    let logPs = UnsafeMutablePointer<Double>.allocate(capacity: c)
-    let logPt = UnsafeMutablePointer<Double>.allocate(capacity: c)
-    defer { logPs.deallocate(); logPt.deallocate() }
+    // As PyTorch: log_softmax(s / T) and softmax(t / T) in float32.
+    let logPs = try logSoftmax(affine(studentLogits, scale: 1 / temperature), axis: 1)   // (N, C)
+    let logPt = try logSoftmax(affine(teacherLogits, scale: 1 / temperature), axis: 1)   // (N, C)
     let t = Double(temperature)
     var total = 0.0
-    let gradScale = Double(weight) * t / Double(n)
+    let gradScale = weight * temperature / Float(n)
     for i in 0..<n {
-        logSoftmaxRow(studentLogits.data + i &* c, width: c, inverseTemperature: 1 / t, into: logPs)
-        logSoftmaxRow(teacherLogits.data + i &* c, width: c, inverseTemperature: 1 / t, into: logPt)
+        let ls = logPs.data + i &* c, lt = logPt.data + i &* c
         for j in 0..<c {
-            let pt = exp(logPt[j])
-            if pt > 0 { total += pt * (logPt[j] - logPs[j]) }
+            let pt = expf(lt[j])
+            if pt > 0 { total += Double(pt) * (Double(lt[j]) - Double(ls[j])) }
         }
         if let g = dStudentLogits {
             let gr = g.data + i &* c
-            for j in 0..<c { gr[j] += Float(gradScale * (exp(logPs[j]) - exp(logPt[j]))) }
+            for j in 0..<c { gr[j] += gradScale * (expf(ls[j]) - expf(lt[j])) }
         }
     }
     return Float(total * t * t / Double(n))

@@ -58,8 +58,7 @@ public struct ProjectionHead: Sendable {
     /// - Parameter input: (N, d); kept (not copied) in the returned activations.
     public func forward(_ input: Tensor) -> Activations {
         let hidden = fc1.forward(input)
-        let h = hidden.data
-        for i in 0..<hidden.count where !(h[i] > 0) { h[i] = 0 }
+        activationInPlace(hidden, .relu)
         let y = fc2.forward(hidden)
         let n = y.shape[0], k = outputDim
         var norms = [Float](repeating: 0, count: n)
@@ -101,8 +100,9 @@ public struct ProjectionHead: Sendable {
             }
         }
         let dHidden = fc2.backward(input: acts.hidden, dOutput: dy)!
-        let h = acts.hidden.data, dh = dHidden.data
-        for i in 0..<dHidden.count where !(h[i] > 0) { dh[i] = 0 }
-        return fc1.backward(input: acts.input, dOutput: dHidden, computeInputGradient: computeInputGradient)
+        // relu'(pre) = [pre > 0] = [relu(pre) > 0], so the kept output serves as the input.
+        let dPre = Tensor(zeros: dHidden.shape)
+        activationBackward(dPre.data, dHidden.data, acts.hidden.data, count: dHidden.count, .relu)
+        return fc1.backward(input: acts.input, dOutput: dPre, computeInputGradient: computeInputGradient)
     }
 }
