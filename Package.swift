@@ -62,6 +62,9 @@ let package = Package(
         // tools/bench/kernels: times TensorKernels on MobileNetV2 layer shapes.
         .executableTarget(name: "KernelBench", dependencies: ["TensorKernels"],
                           path: "tools/bench/KernelBench", swiftSettings: fastNumerics),
+        // tools/bench/train: times MobileNetV2 student training steps (CE + A/U + KD).
+        .executableTarget(name: "TrainBench", dependencies: ["StudentTrain", "TensorKernels"],
+                          path: "tools/bench/TrainBench", swiftSettings: fastNumerics),
 
         .testTarget(name: "EmbeddingStoreTests", dependencies: ["EmbeddingStore", "StoreFixtureWriter"]),
         .testTarget(name: "TensorKernelsTests", dependencies: ["TensorKernels"],

@@ -5,10 +5,11 @@ Run from the package root:  .venv/bin/python tools/make-loss-fixtures.py
 The Swift tests read the committed files; Python is not needed at test time.
 
 Format (little-endian), one file per topic:
-    magic  b"DLFX", uint32 version (1), uint32 entry count, then per entry:
+    magic  b"DLFX", uint32 version (2), uint32 entry count, then per entry:
     uint32 name length, name (UTF-8), uint32 rank, uint32 dims[rank],
-    float32 values[prod(dims)] (row-major).
-Integers (labels) and scalars are stored as float32 tensors.
+    uint32 dtype (0 = float32, 1 = float16), values[prod(dims)] (row-major).
+Integers (labels) and scalars are stored as float32 tensors; float16 is used
+only for large real embeddings (tools/make-probe-fixture.py).
 References are computed in float64 from float32 inputs, then rounded to float32.
 """
 import math
@@ -22,9 +23,10 @@ import torch.nn.functional as F
 OUT = Path(__file__).resolve().parent.parent / "Tests" / "StudentTrainTests" / "Fixtures"
 
 
-def write(name, entries):
+def write(name, entries, half=()):
+    """Writes `entries` (name -> tensor); names in `half` are stored as float16."""
     OUT.mkdir(parents=True, exist_ok=True)
-    buf = bytearray(b"DLFX") + struct.pack("<II", 1, len(entries))
+    buf = bytearray(b"DLFX") + struct.pack("<II", 2, len(entries))
     for key, value in entries.items():
         t = torch.as_tensor(value).detach().to(torch.float32).contiguous()
         if t.dim() == 0:
@@ -32,7 +34,8 @@ def write(name, entries):
         k = key.encode()
         buf += struct.pack("<I", len(k)) + k + struct.pack("<I", t.dim())
         buf += struct.pack(f"<{t.dim()}I", *t.shape)
-        buf += t.numpy().astype("<f4").tobytes()
+        buf += struct.pack("<I", 1 if key in half else 0)
+        buf += t.numpy().astype("<f2" if key in half else "<f4").tobytes()
     (OUT / f"{name}.dlfx").write_bytes(bytes(buf))
     print(f"{name}.dlfx: {len(entries)} tensors, {len(buf)} bytes")
 
@@ -209,20 +212,18 @@ def schedules():
     write("schedules", e)
 
 
-def probe():
-    """Multinomial logistic regression as sklearn's LogisticRegression(C=0.5)
-    on StandardScaler'd features: minimises C * sum CE + ||W||^2 / 2, solved to
-    high precision with torch L-BFGS in float64 on overlapping Gaussian classes."""
-    g = torch.Generator().manual_seed(9)
-    n, d, c, C = 90, 6, 3, 0.5
-    centers = torch.randn(c, d, generator=g) * 1.5
-    y = torch.arange(n) % c
-    x = f32(centers[y] + torch.randn(n, d, generator=g) * 1.2 + 3)
-    xt = f32(centers[torch.arange(30) % c] + torch.randn(30, d, generator=g) * 1.2 + 3)
+def reference_probe(x, y, classes, C=0.5):
+    """Multinomial logistic regression as sklearn's LogisticRegression(C) on
+    StandardScaler'd features: minimises C * sum CE + ||W||^2 / 2 (scaled here
+    by 1 / (C N)), solved to high precision by torch L-BFGS in float64.
+    Returns mean, std, W, b and the scaled objective at the optimum."""
+    x = x.to(torch.float64)
+    n, d = x.shape
     mean, std = x.mean(0), x.std(0, unbiased=False)
+    std = torch.where(std > 1e-8 * mean.abs().clamp(min=1), std, torch.ones_like(std))
     xs = (x - mean) / std
-    w = torch.zeros(c, d, requires_grad=True)
-    b = torch.zeros(c, requires_grad=True)
+    w = torch.zeros(classes, d, dtype=torch.float64, requires_grad=True)
+    b = torch.zeros(classes, dtype=torch.float64, requires_grad=True)
     opt = torch.optim.LBFGS([w, b], lr=1, max_iter=5000, tolerance_grad=1e-12, tolerance_change=1e-14,
                             history_size=20, line_search_fn="strong_wolfe")
 
@@ -232,7 +233,18 @@ def probe():
         loss.backward()
         return loss
     opt.step(closure)
-    objective = closure().detach()
+    return mean, std, w.detach(), b.detach(), closure().detach()
+
+
+def probe():
+    """The reference probe on overlapping Gaussian classes (small, synthetic)."""
+    g = torch.Generator().manual_seed(9)
+    n, d, c = 90, 6, 3
+    centers = torch.randn(c, d, generator=g) * 1.5
+    y = torch.arange(n) % c
+    x = f32(centers[y] + torch.randn(n, d, generator=g) * 1.2 + 3)
+    xt = f32(centers[torch.arange(30) % c] + torch.randn(30, d, generator=g) * 1.2 + 3)
+    mean, std, w, b, objective = reference_probe(x, y, c)
     logits_test = ((xt - mean) / std) @ w.T + b
     write("probe", {"x": x, "y": y, "x_test": xt, "mean": mean, "scale": std, "w": w, "b": b,
                     "objective": objective, "logits_test": logits_test})

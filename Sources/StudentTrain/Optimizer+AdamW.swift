@@ -32,6 +32,7 @@ public struct AdamW: Optimizer {
     }
 
     public mutating func step(_ parameters: [Parameter], learningRate lr: Float) {
+        requireUniqueNames(parameters, "adamw")
         stepCount += 1
         // Scalars as PyTorch forms them: Python doubles, rounded once to float.
         let t = Double(stepCount)

@@ -30,6 +30,7 @@ public struct SGD: Optimizer {
     }
 
     public mutating func step(_ parameters: [Parameter], learningRate lr: Float) {
+        requireUniqueNames(parameters, "sgd")
         let wd = weightDecay, mu = momentum, damp = 1 - dampening, nesterov = self.nesterov
         for p in parameters {
             let pv = p.value.data, g = p.grad.data

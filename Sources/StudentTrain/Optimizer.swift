@@ -64,6 +64,13 @@ extension OptimizerState {
     }
 }
 
+/// State is keyed by parameter name, so two parameters with one name would
+/// share buffers: a programmer error.
+func requireUniqueNames(_ parameters: [Parameter], _ optimizer: String) {
+    precondition(Set(parameters.map(\.name)).count == parameters.count,
+                 "[\(optimizer)] parameter names must be unique: \(parameters.map(\.name))")
+}
+
 /// Runs `body(range)` over `0..<count` in contiguous chunks on the compute
 /// threads; element-wise optimiser updates of large tensors use it.
 func forEachChunk(_ count: Int, _ body: (Range<Int>) -> Void) {

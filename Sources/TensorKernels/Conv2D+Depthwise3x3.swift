@@ -159,7 +159,7 @@ func depthwise3x3Backward(_ dinput: UnsafeMutablePointer<Float>?,   // (N, C, H,
                           _ dout: UnsafePointer<Float>,             // (N, C, OH, OW)
                           _ input: UnsafePointer<Float>,            // (N, C, H, W)
                           _ weight: UnsafePointer<Float>,           // (C, 1, 3, 3)
-                          _ c: Conv2DShape) {
+                          _ c: Conv2DShape, accumulate: Bool) {
     let plan = Depthwise3x3Plan(c)
     let ch = c.inChannels, hw = c.inHeight * c.inWidth, ohw = plan.oh * plan.ow
     // gz: dout plane with 2 zero columns on the left and zeros past OW (row stride gzs).
@@ -227,6 +227,8 @@ func depthwise3x3Backward(_ dinput: UnsafeMutablePointer<Float>?,   // (N, C, H,
                         }
                     }
                 }
+                // Overwrite: zero the (cache-hot) plane first; rows/columns no tap reaches stay 0.
+                if !accumulate { (dinput + (n * ch + ci) * hw).update(repeating: 0, count: hw) }
                 plan.storeAdd(dinput + (n * ch + ci) * hw, dbuf)
             }
             if let dweight {

@@ -4,7 +4,7 @@ import TensorKernels
 @testable import StudentTrain
 
 /// A reference fixture written by tools/make-loss-fixtures.py (format in its
-/// docstring: "DLFX", version 1, named float32 tensors).
+/// docstring: "DLFX", version 2, named float32 or float16 tensors).
 struct Fixture {
     let tensors: [String: Tensor]
 
@@ -22,7 +22,7 @@ struct Fixture {
         }
         guard data.prefix(4) == Data("DLFX".utf8) else { throw FixtureError("\(name): bad magic") }
         offset = 4
-        guard try u32() == 1 else { throw FixtureError("\(name): unsupported version") }
+        guard try u32() == 2 else { throw FixtureError("\(name): unsupported version") }
         var out: [String: Tensor] = [:]
         for _ in 0..<(try u32()) {
             let len = try u32()
@@ -31,15 +31,19 @@ struct Fixture {
             let rank = try u32()
             var shape: [Int] = []
             for _ in 0..<rank { shape.append(try u32()) }
-            let count = shape.reduce(1, *)
-            guard offset + 4 * count <= data.count else { throw FixtureError("\(name): \(key) truncated") }
+            let dtype = try u32()
+            guard dtype <= 1 else { throw FixtureError("\(name): \(key) has unknown dtype \(dtype)") }
+            let count = shape.reduce(1, *), width = dtype == 0 ? 4 : 2
+            guard offset + width * count <= data.count else { throw FixtureError("\(name): \(key) truncated") }
             let t = Tensor(zeros: shape)
-            data[offset..<offset + 4 * count].withUnsafeBytes { raw in
+            data[offset..<offset + width * count].withUnsafeBytes { raw in
                 for i in 0..<count {
-                    t.data[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+                    t.data[i] = dtype == 0
+                        ? Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+                        : Float(Float16(bitPattern: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))))
                 }
             }
-            offset += 4 * count
+            offset += width * count
             out[key] = t
         }
         tensors = out

@@ -67,6 +67,22 @@ final class ConvTests: XCTestCase {
         }
     }
 
+    func testOverwritingBackwardReplacesStaleInputGradient() throws {
+        for threads in [1, 2] {
+            try ComputeThreads.with(threads: threads) {
+                for name in names {
+                    let c = try Case(name)
+                    let dx = Tensor(shape: c.f["x"].shape, repeating: 123), dw = Tensor(zeros: c.f["weight"].shape)
+                    try conv2dBackward(dinput: dx, dweight: dw, dbias: nil, dout: c.f["dout"], x: c.f["x"],
+                                       weight: c.f["weight"], stride: c.stride, padding: c.padding,
+                                       dilation: c.dilation, groups: c.groups, accumulate: false)
+                    assertClose(dx, c.f["dx"], atol: 1e-4, rtol: 1e-4, "\(name) overwritten dx (\(threads) threads)")
+                    assertClose(dw, c.f["dweight"], atol: 1e-4, rtol: 1e-4, "\(name) dweight without dbias")
+                }
+            }
+        }
+    }
+
     func testReferenceBackwardMatchesPyTorchAutograd() throws {
         for name in names {
             let c = try Case(name)
@@ -135,6 +151,45 @@ final class ConvTests: XCTestCase {
                     assertClose(dx, rdx, atol: 1e-4, rtol: 1e-4, "shape \(i) dx, \(threads) threads")
                     assertClose(dw, rdw, atol: 2e-4, rtol: 1e-4, "shape \(i) dweight, \(threads) threads")
                     assertClose(db, rdb, atol: 2e-4, rtol: 1e-4, "shape \(i) dbias, \(threads) threads")
+                }
+            }
+        }
+    }
+
+    /// Both depthwise 3x3 kernels (along-W and channel-blocked) on every 3x3
+    /// depthwise fixture and on wide planes, whichever one the dispatcher would pick.
+    func testBothDepthwise3x3KernelsMatchReference() throws {
+        var shapes = try names.map { try Case($0).shape }.filter { isDepthwise3x3Fast($0) }
+        XCTAssertGreaterThanOrEqual(shapes.count, 3)
+        shapes.append(Conv2DShape(batch: 2, inChannels: 11, inHeight: 23, inWidth: 30, outChannels: 11, kernelHeight: 3,
+                                  kernelWidth: 3, stride: (2, 2), padding: Padding2D(top: 1, left: 0, bottom: 2, right: 1), groups: 11))
+        shapes.append(Conv2DShape(batch: 2, inChannels: 9, inHeight: 5, inWidth: 29, outChannels: 9, kernelHeight: 3,
+                                  kernelWidth: 3, padding: Padding2D(2), groups: 9))
+        for (i, s) in shapes.enumerated() {
+            let x = seededTensor(s.inputShape, seed: UInt64(50 + i)), w = seededTensor(s.weightShape, seed: UInt64(60 + i))
+            let b = seededTensor([s.outChannels], seed: UInt64(70 + i)), g = seededTensor(s.outputShape, seed: UInt64(80 + i))
+            let want = Tensor(zeros: s.outputShape)
+            conv2dForwardReference(want.data, x.data, w.data, b.data, s)
+            let rdx = Tensor(zeros: x.shape), rdw = Tensor(zeros: w.shape), rdb = Tensor(zeros: b.shape)
+            conv2dBackwardReference(rdx.data, rdw.data, rdb.data, g.data, x.data, w.data, s)
+            for blocked in [false, true] {
+                for threads in [1, 2] {
+                    ComputeThreads.with(threads: threads) {
+                        let what = "shape \(i) \(s.inputShape) blocked \(blocked) threads \(threads)"
+                        let y = Tensor(zeros: s.outputShape)
+                        if blocked { depthwise3x3ForwardBlocked(y.data, x.data, w.data, b.data, s) }
+                        else { depthwise3x3Forward(y.data, x.data, w.data, b.data, s) }
+                        assertClose(y, want, atol: 1e-4, rtol: 1e-4, "\(what) forward")
+                        for accumulate in [true, false] {
+                            let dx = Tensor(shape: x.shape, repeating: accumulate ? 0 : 9)
+                            let dw = Tensor(zeros: w.shape), db = Tensor(zeros: b.shape)
+                            if blocked { depthwise3x3BackwardBlocked(dx.data, dw.data, db.data, g.data, x.data, w.data, s, accumulate: accumulate) }
+                            else { depthwise3x3Backward(dx.data, dw.data, db.data, g.data, x.data, w.data, s, accumulate: accumulate) }
+                            assertClose(dx, rdx, atol: 1e-4, rtol: 1e-4, "\(what) dx accumulate \(accumulate)")
+                            assertClose(dw, rdw, atol: 3e-4, rtol: 1e-4, "\(what) dweight")
+                            assertClose(db, rdb, atol: 3e-4, rtol: 1e-4, "\(what) dbias")
+                        }
+                    }
                 }
             }
         }

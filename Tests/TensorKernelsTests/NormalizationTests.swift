@@ -19,6 +19,10 @@ final class NormalizationTests: XCTestCase {
                 assertClose(dx, f["dx"], atol: 1e-4, rtol: 1e-4, "batch norm dx")
                 assertClose(ds, f["dscale"], atol: 1e-4, rtol: 1e-4, "batch norm dscale")
                 assertClose(db, f["dbias"], atol: 1e-4, rtol: 1e-4, "batch norm dbias")
+                let stale = Tensor(shape: f["x"].shape, repeating: -7)
+                try batchNormTrainingBackward(dinput: stale, dscale: nil, dbias: nil, dout: f["dout"], x: f["x"],
+                                              scale: f["scale"], cache: cache, accumulate: false)
+                assertClose(stale, f["dx"], atol: 1e-4, rtol: 1e-4, "batch norm overwritten dx")
             }
         }
     }

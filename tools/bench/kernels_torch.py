@@ -100,6 +100,12 @@ def report(path):
             if t == max(threads):
                 ratios[ty + "_forward"] = round(tf / of, 3)
                 ratios[ty + "_backward"] = round(tb / ob, 3)
+    for ty in ("conv", "pointwise"):
+        alt = sums.get(("ours_blas_threads", 2, ty))
+        if alt and ("ours", 2, ty) in sums:
+            of, ob = sums[("ours", 2, ty)]
+            print("%s at 2 threads: image workers %.1f + %.1f ms vs BLAS threads %.1f + %.1f ms (fwd + bwd)"
+                  % (ty, of * 1e3, ob * 1e3, alt[0] * 1e3, alt[1] * 1e3))
     peak_per_core = 117.0  # GFLOP/s, PLATFORM.md (Zen 4, 2 x 256-bit FMA at boost clock)
     fractions = {t: g / (peak_per_core * t) for t, g in gemm.items()}
     for t in sorted(gemm):
