@@ -59,6 +59,9 @@ let package = Package(
         // Child process of EmbeddingStoreTests' SIGKILL-and-resume test.
         .executableTarget(name: "StoreFixtureWriter", dependencies: ["EmbeddingStore"],
                           path: "Tests/StoreFixtureWriter"),
+        // tools/bench/store: the store's write/stream/random-read benchmark.
+        .executableTarget(name: "StoreBench", dependencies: ["EmbeddingStore"],
+                          path: "tools/bench/StoreBench"),
         .testTarget(name: "EmbeddingStoreTests", dependencies: ["EmbeddingStore", "StoreFixtureWriter"]),
         .testTarget(name: "TensorKernelsTests", dependencies: ["TensorKernels"],
                     resources: [.copy("Fixtures")]),

@@ -36,10 +36,12 @@ public final class StoreReader: @unchecked Sendable {
     /// dataset, the types of the embeddings, and that record labels and image
     /// indices are in range. Throws `.incomplete` for an unfinished file unless
     /// `allowIncomplete`, in which case only the durable records are visible.
-    /// `embeddingCacheBytes` sizes HDF5's chunk cache for embeddings and logits
-    /// (random access re-reads a chunk's neighbours from it).
-    public init(path: String, allowIncomplete: Bool = false, embeddingCacheBytes: Int = 256 << 20) throws {
-        let store = try StoreFile.open(path: path, writable: false, embeddingCacheBytes: embeddingCacheBytes)
+    /// `chunkCacheBytes` sizes HDF5's chunk cache of each of the embedding,
+    /// logits and augmentation datasets, whose chunks hold several records:
+    /// random access then reads each chunk from the file once and serves its
+    /// neighbours from memory. (Pixels are one record per chunk and uncached.)
+    public init(path: String, allowIncomplete: Bool = false, chunkCacheBytes: Int = 256 << 20) throws {
+        let store = try StoreFile.open(path: path, writable: false, chunkCacheBytes: chunkCacheBytes)
         let metadata = try store.readMetadata()
         let (records, images, complete) = try store.progress()
         if !complete && !allowIncomplete { throw StoreError.incomplete(file: path, durableRecords: records) }
