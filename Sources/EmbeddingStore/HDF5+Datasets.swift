@@ -87,7 +87,8 @@ final class RowDataset {
         guard try H5.call("H5Tequal", file, { H5Tequal(type.id, H5Types.uint8) }) > 0 else { return false }
         let dcpl = H5Object(try H5.call("H5Dget_create_plist", file) { H5Dget_create_plist(id) },
                             .propertyList, file: file)
-        guard H5Pget_layout(dcpl.id) == H5D_CHUNKED else { return false }
+        let layout = try H5.call("H5Pget_layout", file) { H5Pget_layout(dcpl.id).rawValue }
+        guard layout == H5D_CHUNKED.rawValue else { return false }
         var chunk = [hsize_t](repeating: 0, count: rowShape.count + 1)
         let rank = try H5.call("H5Pget_chunk", file) { H5Pget_chunk(dcpl.id, Int32(chunk.count), &chunk) }
         guard Int(rank) == chunk.count, chunk[0] == 1, Array(chunk.dropFirst()) == rowShape.map({ hsize_t($0) }) else {
@@ -114,11 +115,9 @@ final class RowDataset {
     func typeInfo() throws -> (typeClass: H5T_class_t, size: Int) {
         let file = self.file, id = object.id
         let type = H5Object(try H5.call("H5Dget_type", file) { H5Dget_type(id) }, .datatype, file: file)
-        let cls = H5Tget_class(type.id)
-        try H5.call("H5Tget_class", file) { cls.rawValue }
-        let size = H5Tget_size(type.id)
-        if size == 0 { throw StoreError.hdf5(call: "H5Tget_size", file: file, reason: H5.takeErrorText()) }
-        return (cls, size)
+        let cls = try H5.call("H5Tget_class", file) { H5Tget_class(type.id).rawValue }
+        let size = try H5.size("H5Tget_size", file) { H5Tget_size(type.id) }
+        return (H5T_class_t(rawValue: cls), size)
     }
 
     /// Sets the number of rows (grows or shrinks; chunks past the end are dropped).

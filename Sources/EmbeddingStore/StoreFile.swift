@@ -97,11 +97,8 @@ final class StoreFile {
     /// foreign (no store format name), newer version, or missing datasets.
     static func open(path: String, writable: Bool, chunkCacheBytes: Int? = nil) throws -> StoreFile {
         guard FileManager.default.isReadableFile(atPath: path) else { throw StoreError.notFound(file: path) }
-        H5.silenceThisThread()
-        if H5Fis_hdf5(path) <= 0 {
-            _ = H5.takeErrorText()
-            throw StoreError.notHDF5(file: path)
-        }
+        let isHDF5 = (try? H5.call("H5Fis_hdf5", path) { H5Fis_hdf5(path) }) ?? 0
+        if isHDF5 <= 0 { throw StoreError.notHDF5(file: path) }
         let fapl = writable ? try writerAccessList(path) : nil
         let file: H5Object
         do {
