@@ -65,7 +65,9 @@ let package = Package(
         // tools/bench/train: times MobileNetV2 student training steps (CE + A/U + KD).
         .executableTarget(name: "TrainBench", dependencies: ["StudentTrain", "TensorKernels"],
                           path: "tools/bench/TrainBench", swiftSettings: fastNumerics),
-
+        // tools/bench/store: the store's write/stream/random-read benchmark.
+        .executableTarget(name: "StoreBench", dependencies: ["EmbeddingStore"],
+                          path: "tools/bench/StoreBench"),
         .testTarget(name: "EmbeddingStoreTests", dependencies: ["EmbeddingStore", "StoreFixtureWriter"]),
         .testTarget(name: "TensorKernelsTests", dependencies: ["TensorKernels"],
                     resources: [.copy("Fixtures")]),

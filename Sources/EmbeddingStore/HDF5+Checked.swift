@@ -24,6 +24,15 @@ enum H5 {
         return status
     }
 
+    /// Runs one HDF5 call returning a size (`size_t`), for which 0 means failure.
+    @inline(__always)
+    static func size(_ name: StaticString, _ file: String, _ body: () -> Int) throws -> Int {
+        silenceThisThread()
+        let size = body()
+        if size == 0 { throw StoreError.hdf5(call: "\(name)", file: file, reason: takeErrorText()) }
+        return size
+    }
+
     /// The innermost two messages of HDF5's error stack for the last failing call
     /// on this thread (the outer ones only repeat "unable to ..."); clears the stack.
     static func takeErrorText() -> String {

@@ -11,16 +11,21 @@ final class RowDataset {
     /// Elements per row: the product of `rowShape`.
     let rowElements: Int
     private(set) var rows: Int
+    /// One row per chunk, Fletcher32 as the only filter, uint8 elements: rows are
+    /// moved with direct chunk I/O and checksummed in Swift (`Fletcher32`),
+    /// bypassing HDF5's filter pipeline, its copies and its slow checksum loop.
+    let directChunks: Bool
 
     var file: String { object.file }
     private var rank: Int { rowShape.count + 1 }
 
-    private init(object: H5Object, path: String, rowShape: [Int], rows: Int) {
+    private init(object: H5Object, path: String, rowShape: [Int], rows: Int, directChunks: Bool) {
         self.object = object
         self.path = path
         self.rowShape = rowShape
         self.rowElements = rowShape.reduce(1, *)
         self.rows = rows
+        self.directChunks = directChunks
     }
 
     /// Creates an empty, extendible, chunked dataset, with Fletcher32 checksums
@@ -48,7 +53,9 @@ final class RowDataset {
         let id = try H5.call("H5Dcreate2", file) {
             H5Dcreate2(parentID, name, type, space.id, H5.defaultPL, dcpl.id, H5.defaultPL)
         }
-        return RowDataset(object: H5Object(id, .dataset, file: file), path: path, rowShape: rowShape, rows: 0)
+        let direct = checksummed && chunkRows == 1 && type == H5Types.uint8
+        return RowDataset(object: H5Object(id, .dataset, file: file), path: path, rowShape: rowShape, rows: 0,
+                          directChunks: direct)
     }
 
     /// Opens an existing dataset and reads its shape. `cacheBytes` sizes HDF5's
@@ -68,7 +75,31 @@ final class RowDataset {
         guard !dims.isEmpty else {
             throw StoreError.invalid(file: file, reason: "\(path) is a scalar, expected rows")
         }
-        return RowDataset(object: object, path: path, rowShape: Array(dims.dropFirst()), rows: dims[0])
+        let rowShape = Array(dims.dropFirst())
+        return RowDataset(object: object, path: path, rowShape: rowShape, rows: dims[0],
+                          directChunks: try isDirectLayout(object, rowShape: rowShape))
+    }
+
+    /// Whether a stored dataset qualifies for direct chunk I/O (see `directChunks`).
+    private static func isDirectLayout(_ object: H5Object, rowShape: [Int]) throws -> Bool {
+        let file = object.file, id = object.id
+        let type = H5Object(try H5.call("H5Dget_type", file) { H5Dget_type(id) }, .datatype, file: file)
+        guard try H5.call("H5Tequal", file, { H5Tequal(type.id, H5Types.uint8) }) > 0 else { return false }
+        let dcpl = H5Object(try H5.call("H5Dget_create_plist", file) { H5Dget_create_plist(id) },
+                            .propertyList, file: file)
+        let layout = try H5.call("H5Pget_layout", file) { H5Pget_layout(dcpl.id).rawValue }
+        guard layout == H5D_CHUNKED.rawValue else { return false }
+        var chunk = [hsize_t](repeating: 0, count: rowShape.count + 1)
+        let rank = try H5.call("H5Pget_chunk", file) { H5Pget_chunk(dcpl.id, Int32(chunk.count), &chunk) }
+        guard Int(rank) == chunk.count, chunk[0] == 1, Array(chunk.dropFirst()) == rowShape.map({ hsize_t($0) }) else {
+            return false
+        }
+        guard try H5.call("H5Pget_nfilters", file, { H5Pget_nfilters(dcpl.id) }) == 1 else { return false }
+        var flags: UInt32 = 0, elements = 0, config: UInt32 = 0
+        let hasFletcher = (try? H5.call("H5Pget_filter_by_id2", file) {
+            H5Pget_filter_by_id2(dcpl.id, H5Z_filter_t(H5Z_FILTER_FLETCHER32), &flags, &elements, nil, 0, nil, &config)
+        }) != nil
+        return hasFletcher
     }
 
     private static func currentDims(_ object: H5Object) throws -> [Int] {
@@ -84,11 +115,9 @@ final class RowDataset {
     func typeInfo() throws -> (typeClass: H5T_class_t, size: Int) {
         let file = self.file, id = object.id
         let type = H5Object(try H5.call("H5Dget_type", file) { H5Dget_type(id) }, .datatype, file: file)
-        let cls = H5Tget_class(type.id)
-        try H5.call("H5Tget_class", file) { cls.rawValue }
-        let size = H5Tget_size(type.id)
-        if size == 0 { throw StoreError.hdf5(call: "H5Tget_size", file: file, reason: H5.takeErrorText()) }
-        return (cls, size)
+        let cls = try H5.call("H5Tget_class", file) { H5Tget_class(type.id).rawValue }
+        let size = try H5.size("H5Tget_size", file) { H5Tget_size(type.id) }
+        return (H5T_class_t(rawValue: cls), size)
     }
 
     /// Sets the number of rows (grows or shrinks; chunks past the end are dropped).
@@ -103,6 +132,10 @@ final class RowDataset {
     func write(from start: Int, count: Int, memType: hid_t, _ buffer: UnsafeRawPointer) throws {
         precondition(start + count <= rows, "write past the end of \(path)")
         guard count > 0 else { return }
+        if directChunks && memType == H5Types.uint8 {
+            try writeDirect(from: start, count: count, buffer)
+            return
+        }
         let (fileSpace, memSpace) = try selection(start: start, count: count)
         let id = object.id
         try H5.call("H5Dwrite", file) { H5Dwrite(id, memType, memSpace.id, fileSpace.id, H5.defaultPL, buffer) }
@@ -123,13 +156,77 @@ final class RowDataset {
     /// (`rowBytes` apart). Runs of consecutive indices become one hyperslab; other
     /// rows are read one by one, which HDF5 does faster than one union selection.
     func read(rows indices: [Int], memType: hid_t, rowBytes: Int, into buffer: UnsafeMutableRawPointer) throws {
+        if directChunks && memType == H5Types.uint8 {
+            try readDirect(rows: indices, into: buffer)
+            return
+        }
+        // One file space and one single-row memory space serve every lone row.
+        let (fileSpace, rowSpace) = try selection(start: 0, count: 1)
+        let file = self.file, id = object.id
+        var offset = [hsize_t](repeating: 0, count: rank)
+        let counts = [hsize_t(1)] + rowShape.map { hsize_t($0) }
         var position = 0
         while position < indices.count {
             var runEnd = position + 1
             while runEnd < indices.count && indices[runEnd] == indices[runEnd - 1] + 1 { runEnd += 1 }
-            try read(from: indices[position], count: runEnd - position, memType: memType,
-                     into: buffer + position * rowBytes)
+            let row = indices[position], target = buffer + position * rowBytes
+            if runEnd - position > 1 {
+                try read(from: row, count: runEnd - position, memType: memType, into: target)
+            } else {
+                precondition(row >= 0 && row < rows, "read past the end of \(path)")
+                offset[0] = hsize_t(row)
+                try H5.call("H5Sselect_hyperslab", file) {
+                    H5Sselect_hyperslab(fileSpace.id, H5S_SELECT_SET, offset, nil, counts, nil)
+                }
+                try checked(rows: "rows \(row)..<\(row + 1)") {
+                    try H5.call("H5Dread", file) { H5Dread(id, memType, rowSpace.id, fileSpace.id, H5.defaultPL, target) }
+                }
+            }
             position = runEnd
+        }
+    }
+
+    /// Direct chunk read of single-row chunks: the stored bytes (row + 4-byte
+    /// checksum) land in the row's slot, the checksum spilling into the next
+    /// slot (overwritten by the next row; the last row goes through a scratch
+    /// buffer), and are verified before moving on.
+    private func readDirect(rows indices: [Int], into buffer: UnsafeMutableRawPointer) throws {
+        let rowBytes = rowElements, stored = rowElements + 4, file = self.file, id = object.id
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: stored, alignment: 64)
+        defer { scratch.deallocate() }
+        var offset = [hsize_t](repeating: 0, count: rank)
+        for (position, row) in indices.enumerated() {
+            precondition(row >= 0 && row < rows, "read past the end of \(path)")
+            offset[0] = hsize_t(row)
+            var size: hsize_t = 0
+            try H5.call("H5Dget_chunk_storage_size", file) { H5Dget_chunk_storage_size(id, offset, &size) }
+            guard size == hsize_t(stored) else {
+                throw StoreError.invalid(file: file, reason: "\(path) row \(row) is stored in \(size) bytes, expected \(stored)")
+            }
+            let last = position == indices.count - 1
+            let target = last ? scratch : buffer + position * rowBytes
+            var filters: UInt32 = 0
+            try H5.call("H5Dread_chunk", file) { H5Dread_chunk(id, H5.defaultPL, offset, &filters, target) }
+            let sum = Fletcher32.checksum(UnsafeRawBufferPointer(start: target, count: rowBytes))
+            guard filters == 0, Fletcher32.matches(stored: target + rowBytes, sum) else {
+                throw StoreError.checksum(file: file, dataset: path, rows: "rows \(row)..<\(row + 1)")
+            }
+            if last { (buffer + position * rowBytes).copyMemory(from: scratch, byteCount: rowBytes) }
+        }
+    }
+
+    /// Direct chunk write of single-row chunks with a Swift-computed checksum.
+    private func writeDirect(from start: Int, count: Int, _ buffer: UnsafeRawPointer) throws {
+        let rowBytes = rowElements, file = self.file, id = object.id
+        let chunk = UnsafeMutableRawPointer.allocate(byteCount: rowBytes + 4, alignment: 64)
+        defer { chunk.deallocate() }
+        var offset = [hsize_t](repeating: 0, count: rank)
+        for k in 0..<count {
+            chunk.copyMemory(from: buffer + k * rowBytes, byteCount: rowBytes)
+            let sum = Fletcher32.checksum(UnsafeRawBufferPointer(start: chunk, count: rowBytes))
+            chunk.storeBytes(of: sum.littleEndian, toByteOffset: rowBytes, as: UInt32.self)
+            offset[0] = hsize_t(start + k)
+            try H5.call("H5Dwrite_chunk", file) { H5Dwrite_chunk(id, H5.defaultPL, 0, offset, rowBytes + 4, chunk) }
         }
     }
 

@@ -95,13 +95,10 @@ final class StoreFile {
 
     /// Opens an existing file, classifying failures: missing, not HDF5, truncated,
     /// foreign (no store format name), newer version, or missing datasets.
-    static func open(path: String, writable: Bool, embeddingCacheBytes: Int? = nil) throws -> StoreFile {
+    static func open(path: String, writable: Bool, chunkCacheBytes: Int? = nil) throws -> StoreFile {
         guard FileManager.default.isReadableFile(atPath: path) else { throw StoreError.notFound(file: path) }
-        H5.silenceThisThread()
-        if H5Fis_hdf5(path) <= 0 {
-            _ = H5.takeErrorText()
-            throw StoreError.notHDF5(file: path)
-        }
+        let isHDF5 = (try? H5.call("H5Fis_hdf5", path) { H5Fis_hdf5(path) }) ?? 0
+        if isHDF5 <= 0 { throw StoreError.notHDF5(file: path) }
         let fapl = writable ? try writerAccessList(path) : nil
         let file: H5Object
         do {
@@ -138,10 +135,11 @@ final class StoreFile {
             }
             d[full] = try RowDataset.open(in: parent, name: name, path: full, cacheBytes: cache)
         }
-        try load(records, Schema.records, Schema.Record.embedding, cache: embeddingCacheBytes)
-        try load(records, Schema.records, Schema.Record.logits, required: false, cache: embeddingCacheBytes)
+        try load(records, Schema.records, Schema.Record.embedding, cache: chunkCacheBytes)
+        try load(records, Schema.records, Schema.Record.logits, required: false, cache: chunkCacheBytes)
+        try load(records, Schema.records, Schema.Record.augmentation, cache: chunkCacheBytes)
         for name in [Schema.Record.label, Schema.Record.imageIndex, Schema.Record.viewIndex,
-                     Schema.Record.synthetic, Schema.Record.augmentation, Schema.Record.pixels] {
+                     Schema.Record.synthetic, Schema.Record.pixels] {
             try load(records, Schema.records, name)
         }
         for name in [Schema.Image.path, Schema.Image.contentHash, Schema.Image.label, Schema.Image.synthetic,

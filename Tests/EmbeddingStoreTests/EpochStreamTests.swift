@@ -70,7 +70,11 @@ final class EpochStreamTests: XCTestCase {
     }
 
     func testStreamYieldsThePlanWithItsData() throws {
-        let stream = reader.epochStream(seed: 8, epoch: 2, batchSize: 4, prefetch: 2)
+        for readers in [1, 2, 3] { try streamYieldsThePlan(readers: readers) }
+    }
+
+    func streamYieldsThePlan(readers: Int) throws {
+        let stream = reader.epochStream(seed: 8, epoch: 2, batchSize: 4, prefetch: 2, readers: readers)
         XCTAssertEqual(stream.batchCount, 4)
         var seen: [Int] = []
         var index = 0
@@ -88,8 +92,8 @@ final class EpochStreamTests: XCTestCase {
     }
 
     func testDroppingAStreamEarlyStopsItsThread() throws {
-        for _ in 0..<20 {
-            let stream = reader.epochStream(seed: 1, epoch: 0, batchSize: 1, prefetch: 1)
+        for i in 0..<20 {
+            let stream = reader.epochStream(seed: 1, epoch: 0, batchSize: 1, prefetch: 1, readers: 1 + i % 2)
             _ = try stream.next()
         }
         let stream = reader.epochStream(seed: 1, epoch: 0, batchSize: 2)
