@@ -34,10 +34,8 @@ public struct SHA256Digest: Hashable, Sendable, CustomStringConvertible, Codable
 
     public var description: String { hex }
 
-    /// The first eight bytes as a big-endian integer (used to seed view generators).
-    public var leadingWord: UInt64 { word(0) }
-
-    /// Digest bytes 8*i ..< 8*i+8 as a big-endian integer, i in 0..<4.
+    /// Digest bytes 8*i ..< 8*i+8 as a big-endian integer, i in 0..<4 (these four words
+    /// seed the view generators).
     public func word(_ i: Int) -> UInt64 {
         precondition((0..<4).contains(i))
         var v: UInt64 = 0
