@@ -158,7 +158,7 @@ def main():
     # Views: fixed parameter sets rendered with Pillow at teacher 224 and student 112/96.
     views = [
         ("accordion/image_0002.jpg", (10, 20, 150, 120), False, (1.0, 1.0, 1.0), (0, 1, 2)),
-        ("accordion/image_0002.jpg", (0, 0, 300, 250), True, (1.0, 1.0, 1.0), (0, 1, 2)),
+        ("accordion/image_0002.jpg", (0, 0, 232, 250), True, (1.0, 1.0, 1.0), (0, 1, 2)),
         ("Faces/image_0163.jpg", (101, 37, 404, 301), True, (0.7, 1.3, 0.6), (2, 0, 1)),
         ("scissors/image_0003.jpg", (5, 60, 90, 140), False, (1.35, 0.75, 1.2), (1, 2, 0)),
         ("flamingo/image_0002.jpg", (3, 4, 40, 30), True, (0.9, 1.1, 1.4), (0, 2, 1)),

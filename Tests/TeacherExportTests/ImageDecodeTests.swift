@@ -92,7 +92,7 @@ final class ImageDecodeTests: XCTestCase {
                 XCTAssertTrue(e.description.contains(name), e.description, line: line)
             }
         }
-        expect([], "empty.jpg") { if case .empty = $0 { return true }; return false }
+        expect([], "empty.jpg") { if case .empty = $0 { return $0.reasonCode == "empty" }; return false }
         expect(Array("GIF89a\u{1}\u{0}".utf8), "anim.gif") { if case .unknownFormat = $0 { return true }; return false }
         expect(Array(jpeg[0..<(jpeg.count / 2)]), "half.jpg") { if case .truncated(_, .jpeg, _) = $0 { return true }; return false }
         expect(Array(jpeg[0..<2]) + [0xFF] + [UInt8](repeating: 0x17, count: 500), "garbage.jpg") {

@@ -59,7 +59,8 @@ final class ImageSHA256Tests: XCTestCase {
         XCTAssertEqual(SHA256Digest(hex: d.hex.uppercased()), d)
         XCTAssertNil(SHA256Digest(hex: "abc"))
         XCTAssertNil(SHA256Digest(hex: String(repeating: "g", count: 64)))
-        XCTAssertEqual(d.leadingWord, 0xba7816bf8f01cfea)
+        XCTAssertEqual(d.word(0), 0xba7816bf8f01cfea)
+        XCTAssertEqual(d.word(3), 0xb410ff61f20015ad)
         let json = try JSONEncoder().encode([d])
         XCTAssertEqual(try JSONDecoder().decode([SHA256Digest].self, from: json), [d])
         XCTAssertThrowsError(try SHA256.hash(fileAt: "/nonexistent/file.bin")) { error in

@@ -11,14 +11,20 @@ enum ColorJitter {
         if factor == 1 { return }  // Pillow's blend returns a copy of the image at alpha 1
         switch op {
         case .brightness:
-            blend(pixels, count: count, factor: factor) { _ in 0 }
+            applyTable(blendTable(degenerate: 0, factor: factor), pixels, count * 3)
         case .contrast:
             var sum = 0
             for i in 0..<count { sum += Int(luma(pixels + 3 * i)) }
             let mean = Int32(Double(sum) / Double(count) + 0.5)
-            blend(pixels, count: count, factor: factor) { _ in mean }
+            applyTable(blendTable(degenerate: mean, factor: factor), pixels, count * 3)
         case .saturation:
-            blend(pixels, count: count, factor: factor) { luma($0) }
+            for i in 0..<count {
+                let p = pixels + 3 * i
+                let d = luma(p)
+                p[0] = blend(d, p[0], factor)
+                p[1] = blend(d, p[1], factor)
+                p[2] = blend(d, p[2], factor)
+            }
         }
     }
 
@@ -27,23 +33,22 @@ enum ColorJitter {
         (Int32(p[0]) * 19595 + Int32(p[1]) * 38470 + Int32(p[2]) * 7471 + 0x8000) >> 16
     }
 
-    /// Pillow's `ImagingBlend(degenerate, image, alpha)` per channel, with the degenerate
-    /// value of each pixel given by `degenerate` (called before the pixel is overwritten).
-    @inline(__always)
-    private static func blend(_ pixels: UnsafeMutablePointer<UInt8>, count: Int, factor: Float,
-                              degenerate: (UnsafePointer<UInt8>) -> Int32) {
-        let interpolate = factor >= 0 && factor <= 1
-        for i in 0..<count {
-            let p = pixels + 3 * i
-            let d = degenerate(p)
-            for c in 0..<3 {
-                let v = Float(d) + factor * Float(Int32(p[c]) - d)
-                if interpolate {
-                    p[c] = UInt8(v)
-                } else {
-                    p[c] = v <= 0 ? 0 : (v >= 255 ? 255 : UInt8(v))
-                }
-            }
+    /// One channel of Pillow's `ImagingBlend(degenerate, image, alpha)`: the float32
+    /// value d + alpha * (p - d), truncated (clipped to 0...255 when extrapolating).
+    @inline(__always) static func blend(_ d: Int32, _ p: UInt8, _ alpha: Float) -> UInt8 {
+        let v = Float(d) + alpha * Float(Int32(p) - d)
+        if alpha >= 0 && alpha <= 1 { return UInt8(v) }
+        return v <= 0 ? 0 : (v >= 255 ? 255 : UInt8(v))
+    }
+
+    /// The blend of every byte value against a constant degenerate value.
+    private static func blendTable(degenerate d: Int32, factor: Float) -> [UInt8] {
+        (0..<256).map { blend(d, UInt8($0), factor) }
+    }
+
+    private static func applyTable(_ table: [UInt8], _ bytes: UnsafeMutablePointer<UInt8>, _ n: Int) {
+        table.withUnsafeBufferPointer { t in
+            for i in 0..<n { bytes[i] = t[Int(bytes[i])] }
         }
     }
 }

@@ -30,6 +30,19 @@ public enum ImageDecodeError: Error, CustomStringConvertible, Equatable {
     /// The header declares more pixels than the decoder accepts.
     case tooLarge(path: String, width: Int, height: Int)
 
+    /// A short machine-readable reason, for counting skipped images by kind:
+    /// "unreadable", "empty", "unknown_format", "truncated", "corrupt" or "too_large".
+    public var reasonCode: String {
+        switch self {
+        case .unreadable: return "unreadable"
+        case .empty: return "empty"
+        case .unknownFormat: return "unknown_format"
+        case .truncated: return "truncated"
+        case .corrupt: return "corrupt"
+        case .tooLarge: return "too_large"
+        }
+    }
+
     /// The file the error is about.
     public var path: String {
         switch self {

@@ -18,12 +18,6 @@ public struct RGBImage: Equatable, Sendable {
         self.pixels = pixels
     }
 
-    /// The pixel at column x, row y as (r, g, b).
-    public subscript(x: Int, y: Int) -> (UInt8, UInt8, UInt8) {
-        let i = (y * width + x) * 3
-        return (pixels[i], pixels[i + 1], pixels[i + 2])
-    }
-
     /// The pixels inside `rect` as a new image (Pillow's `crop` for boxes inside the image).
     public func cropped(to rect: PixelRect) -> RGBImage {
         precondition(rect.isInside(width: width, height: height), "crop \(rect) outside \(width)x\(height)")

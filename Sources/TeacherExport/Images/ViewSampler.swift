@@ -57,7 +57,9 @@ extension ViewPolicy {
     /// attempts of scale, log-ratio, then top and left), flip, then, if jitter is enabled,
     /// the apply-jitter draw, the op order (Fisher-Yates) and the factors of the non-zero
     /// strengths (brightness, contrast, saturation). View 0 is the evaluation view when
-    /// `firstViewIsEval`.
+    /// `firstViewIsEval`. The draws use the platform's `log`/`exp`, so another libm could
+    /// in rare cases round a crop differently: the stored parameters, not a re-draw, are
+    /// what replay and verification use.
     public func viewParameters(imageWidth: Int, imageHeight: Int, contentHash: SHA256Digest,
                                viewIndex: Int) -> ViewParameters {
         if viewIndex == 0 && firstViewIsEval {
