@@ -12,6 +12,11 @@ struct Fixture {
         guard let url = Bundle.module.url(forResource: "Fixtures/\(name)", withExtension: "dlfx") else {
             throw FixtureError("fixture \(name).dlfx not in the test bundle; run tools/make-loss-fixtures.py")
         }
+        try self.init(contentsOf: url)
+    }
+
+    init(contentsOf url: URL) throws {
+        let name = url.lastPathComponent
         let data = try Data(contentsOf: url)
         var offset = 0
         func u32() throws -> Int {
