@@ -44,7 +44,7 @@ final class ImageViewTests: XCTestCase {
     /// The same (seed, content hash, view index) gives the same parameters and bytes; a
     /// different view index, seed or image gives different ones.
     func testViewDeterminism() throws {
-        let source = try SourceImage(contentsOf: ImageFixtures.caltechPath("accordion/image_0002.jpg"))
+        let source = try LoadedImage(contentsOf: ImageFixtures.caltechPath("accordion/image_0002.jpg"))
         let p = policy(jitter: 0.4)
         let renderer = ViewRenderer(policy: p)
         func view(_ policy: ViewPolicy, _ index: Int, hash: SHA256Digest? = nil) -> ViewParameters {
@@ -64,14 +64,14 @@ final class ImageViewTests: XCTestCase {
         let otherHash = SHA256.hash(Array("another image".utf8))
         XCTAssertNotEqual(view(p, 3, hash: otherHash), a)
         // A freshly decoded copy of the same file gives the same hash, so the same views.
-        let again = try SourceImage(contentsOf: ImageFixtures.caltechPath("accordion/image_0002.jpg"))
+        let again = try LoadedImage(contentsOf: ImageFixtures.caltechPath("accordion/image_0002.jpg"))
         XCTAssertEqual(again.contentHash, source.contentHash)
     }
 
     /// Parameters stored as Float32 slots and read back replay the identical student bytes
     /// and teacher tensor; batch slots receive exactly the single-view render.
     func testReplayFromStoredSlots() throws {
-        let source = try SourceImage(contentsOf: ImageFixtures.caltechPath("Faces/image_0163.jpg"))
+        let source = try LoadedImage(contentsOf: ImageFixtures.caltechPath("Faces/image_0163.jpg"))
         let p = policy(jitter: 0.5)
         let renderer = ViewRenderer(policy: p)
         let batch = Tensor(zeros: [4, 3, 224, 224])
@@ -108,7 +108,7 @@ final class ImageViewTests: XCTestCase {
         let p = policy(student: 112)
         let renderer = ViewRenderer(policy: p)
         for entry in ImageFixtures.reference.eval where entry.size == 112 {
-            let source = try SourceImage(contentsOf: ImageFixtures.caltechPath(entry.path))
+            let source = try LoadedImage(contentsOf: ImageFixtures.caltechPath(entry.path))
             let v = p.viewParameters(imageWidth: source.image.width, imageHeight: source.image.height,
                                      contentHash: source.contentHash, viewIndex: 0)
             XCTAssertEqual(v.kind, .evaluation)

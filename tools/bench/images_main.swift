@@ -24,8 +24,8 @@ var tDecode: UInt64 = 0, tEval: UInt64 = 0, tView: UInt64 = 0
 var ok = 0
 for rel in paths where !rel.isEmpty {
     let t0 = now()
-    let source: SourceImage
-    do { source = try SourceImage(contentsOf: root + "/" + rel) } catch {
+    let source: LoadedImage
+    do { source = try LoadedImage(contentsOf: root + "/" + rel) } catch {
         print(#"{"path": "\#(rel)", "error": "\#(error)"}"#)
         continue
     }
