@@ -36,7 +36,8 @@ public func distillationKLLoss(studentLogits: Tensor, teacherLogits: Tensor, tem
         let ls = logPs.data + i &* c, lt = logPt.data + i &* c
         for j in 0..<c {
             let pt = expf(lt[j])
-            if pt > 0 { total += Double(pt) * (Double(lt[j]) - Double(ls[j])) }
+            // 0 * log 0 = 0 (as PyTorch's xlogy); `!= 0` rather than `> 0` so a NaN propagates.
+            if pt != 0 { total += Double(pt) * (Double(lt[j]) - Double(ls[j])) }
         }
         if let g = dStudentLogits {
             let gr = g.data + i &* c
