@@ -107,6 +107,10 @@ extension Distill {
                                 + ProgressPrinter.duration(p.eta))
             }
             progress.finish()
+            if summary.alreadyComplete {
+                print("export: \(out) is already this export, complete (\(summary.records) records); nothing to do")
+                return
+            }
             let overhead = summary.seconds > 0 ? 1 - summary.teacherSeconds / summary.seconds : 0
             print(String(format: "export: %d images, %d records in %.1f s (%.1f views/s; teacher %.1f s, pipeline overhead %.1f%%), %d bytes/record",
                          summary.images, summary.records, summary.seconds, summary.viewsPerSecond,

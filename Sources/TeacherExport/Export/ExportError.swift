@@ -2,8 +2,6 @@
 public enum ExportError: Error, CustomStringConvertible, Equatable {
     /// The output exists from another teacher, policy or input listing.
     case mismatch(file: String, reason: String)
-    /// The output is already a complete store.
-    case alreadyComplete(file: String)
     /// Too many images could not be read or decoded.
     case tooManyFailures(failed: Int, attempted: Int, threshold: Double, report: String)
     /// A provenance sidecar is unreadable.
@@ -17,8 +15,6 @@ public enum ExportError: Error, CustomStringConvertible, Equatable {
         switch self {
         case .mismatch(let file, let reason):
             return "\(file): exists from a different export (\(reason)); re-run with --overwrite to replace it"
-        case .alreadyComplete(let file):
-            return "\(file): already a complete store; use --overwrite to export again"
         case .tooManyFailures(let failed, let attempted, let threshold, let report):
             let pct = Double(failed) / Double(max(attempted, 1)) * 100
             return "\(failed) of \(attempted) images (\(String(format: "%.1f", pct))%) could not be read, above the \(String(format: "%.1f", threshold * 100))% threshold; see \(report)"

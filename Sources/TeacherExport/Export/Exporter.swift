@@ -69,6 +69,8 @@ public struct ExportSummary: Codable, Equatable, Sendable {
     public var teacherSeconds: Double
     public var bytesPerRecord: Int
     public var report: String?
+    /// The output was already this export, complete: nothing was done.
+    public var alreadyComplete: Bool
 }
 
 /// Runs the teacher once over every view of every image into a store.
@@ -129,7 +131,15 @@ public final class Exporter {
         var skipped: [(path: String, reason: String)] = []
         let exists = FileManager.default.fileExists(atPath: c.output)
         if exists && !c.overwrite {
-            (next, skipped) = try Self.resumePoint(c.output, expected: expected, items: items)
+            guard let point = try Self.resumePoint(c.output, expected: expected, items: items) else {
+                // The same export already finished: nothing to do (re-running is idempotent).
+                let done = try StoreReader(path: c.output)
+                return ExportSummary(output: c.output, images: done.imageCount, records: done.recordCount,
+                                     skipped: 0, resumedAfterImages: items.count, seconds: 0, viewsPerSecond: 0,
+                                     teacherSeconds: 0, bytesPerRecord: expected.bytesPerRecord, report: nil,
+                                     alreadyComplete: true)
+            }
+            (next, skipped) = point
             writer = try StoreWriter.resume(at: c.output, expecting: expected)
         } else {
             writer = try StoreWriter.create(at: c.output, metadata: expected, overwrite: c.overwrite)
@@ -194,20 +204,20 @@ public final class Exporter {
                              skipped: skipped.count, resumedAfterImages: resumedAfter, seconds: seconds,
                              viewsPerSecond: Double(writer.recordCount - resumedAfter * c.views) / max(seconds, 1e-9),
                              teacherSeconds: teacherSeconds, bytesPerRecord: expected.bytesPerRecord,
-                             report: skipped.isEmpty ? nil : c.reportPath)
+                             report: skipped.isEmpty ? nil : c.reportPath, alreadyComplete: false)
     }
 
     /// Where an unfinished export of the same inputs stopped: the item after its last
     /// durable image, and the items before it that were skipped (re-checked for the
-    /// reason). The reader is closed on return: HDF5 refuses a read-write open while
-    /// a read-only handle on the same file is alive.
+    /// reason); nil when the same export is already complete. The reader is closed on
+    /// return: HDF5 refuses a read-write open while a read-only handle is alive.
     private static func resumePoint(_ output: String, expected: StoreMetadata,
-                                    items: [ExportItem]) throws -> (Int, [(path: String, reason: String)]) {
+                                    items: [ExportItem]) throws -> (Int, [(path: String, reason: String)])? {
         let existing = try StoreReader(path: output, allowIncomplete: true)
         let problems = existing.metadata.incompatibilities(with: expected)
             + (existing.metadata.datasetFingerprint == expected.datasetFingerprint ? [] : ["input images or views differ"])
         if !problems.isEmpty { throw ExportError.mismatch(file: output, reason: problems.joined(separator: "; ")) }
-        if existing.isComplete { throw ExportError.alreadyComplete(file: output) }
+        if existing.isComplete { return nil }
         let done = try existing.images().map(\.path)
         guard let last = done.last else { return (0, []) }
         guard let position = items.firstIndex(where: { $0.storedPath == last }) else {
