@@ -143,6 +143,12 @@ public struct BatchNormCache {
     public let mean: Tensor
     /// 1 / sqrt(batch variance + eps) per channel (C).
     public let invStd: Tensor
+
+    /// A cache over existing (C) tensors, e.g. buffers a training loop reuses.
+    public init(mean: Tensor, invStd: Tensor) {
+        self.mean = mean
+        self.invStd = invStd
+    }
 }
 
 @usableFromInline

@@ -3,8 +3,8 @@
 and PyTorch CPU timings of their forward and backward, for tools/bench/kernels.
 
   kernels_torch.py layers OUT.json [--res 112 --batch 64]   write the layer list
-  kernels_torch.py time LAYERS.json THREADS REPS             time PyTorch, JSON lines
-  kernels_torch.py report RESULTS.jsonl                      table + final JSON line
+  kernels_torch.py time LAYERS.json THREADS REPS [--cpu-time]  time PyTorch, JSON lines
+  kernels_torch.py report RESULTS.jsonl [CPU_RESULTS.jsonl]   table + final JSON line
 """
 import json, sys, time
 
@@ -38,7 +38,7 @@ def mobilenet_v2_layers(res, batch):
     return layers
 
 
-def time_torch(layers, threads, reps):
+def time_torch(layers, threads, reps, clock=time.perf_counter):
     import torch
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -50,12 +50,12 @@ def time_torch(layers, threads, reps):
             rm, rv = torch.zeros(L["c"]), torch.ones(L["c"])
             dout = torch.randn_like(x)
             for _ in range(reps + 1):
-                t0 = time.perf_counter()
+                t0 = clock()
                 y, mean, invstd = torch.ops.aten.native_batch_norm(x, scale, bias, rm, rv, True, 0.1, 1e-5)
-                t1 = time.perf_counter()
+                t1 = clock()
                 torch.ops.aten.native_batch_norm_backward(dout, x, scale, rm, rv, mean, invstd, True, 1e-5,
                                                           [True, True, True])
-                t2 = time.perf_counter()
+                t2 = clock()
                 best_f, best_b = min(best_f, t1 - t0), min(best_b, t2 - t1)
         else:
             w = torch.randn(L["o"], L["c"] // L["groups"], L["k"], L["k"]) * 0.1
@@ -63,19 +63,29 @@ def time_torch(layers, threads, reps):
             y = torch.ops.aten.convolution(x, w, None, s, p, [1, 1], False, [0, 0], g)
             dout = torch.randn_like(y)
             for _ in range(reps + 1):
-                t0 = time.perf_counter()
+                t0 = clock()
                 torch.ops.aten.convolution(x, w, None, s, p, [1, 1], False, [0, 0], g)
-                t1 = time.perf_counter()
+                t1 = clock()
                 # dinput and dweight (what a training step needs), no bias (BN follows)
                 torch.ops.aten.convolution_backward(dout, x, w, None, s, p, [1, 1], False, [0, 0], g,
                                                     [True, True, False])
-                t2 = time.perf_counter()
+                t2 = clock()
                 best_f, best_b = min(best_f, t1 - t0), min(best_b, t2 - t1)
         print(json.dumps({"impl": "torch", "threads": threads, "index": i, "type": L["type"],
                           "forward_s": best_f, "backward_s": best_b}), flush=True)
 
 
-def report(path):
+def sum_by_type(path):
+    sums = {}
+    for r in (json.loads(l) for l in open(path) if l.startswith("{")):
+        if "type" in r:
+            key = (r["impl"], r["threads"], r["type"])
+            f, b = sums.get(key, (0.0, 0.0))
+            sums[key] = (f + r["forward_s"], b + r["backward_s"])
+    return sums
+
+
+def report(path, cpu_path=None):
     """Per layer type sums of forward/backward seconds, ratios torch/ours."""
     rows = [json.loads(l) for l in open(path) if l.startswith("{")]
     sums, gemm = {}, {}
@@ -111,7 +121,19 @@ def report(path):
     for t in sorted(gemm):
         print("sgemm %d threads: %.1f GFLOP/s = %.0f%% of %.0f GFLOP/s peak" % (t, gemm[t], 100 * fractions[t],
                                                                                 peak_per_core * t))
+    cpu_ratios = {}
+    if cpu_path:
+        cpu = sum_by_type(cpu_path)
+        print("1 thread, process CPU time (less sensitive to other processes loading the machine):")
+        for ty in types:
+            of, ob = cpu[("ours", 1, ty)]
+            tf, tb = cpu[("torch", 1, ty)]
+            print("%-14s %3d %8.1fms %8.1fms %8.1fms %8.1fms %8.2f %8.2f" % (ty, 1, of * 1e3, tf * 1e3, ob * 1e3,
+                                                                              tb * 1e3, tf / of, tb / ob))
+            cpu_ratios[ty + "_forward"] = round(tf / of, 3)
+            cpu_ratios[ty + "_backward"] = round(tb / ob, 3)
     print(json.dumps({"ratios_vs_torch": ratios, "min_ratio_vs_torch": min(ratios.values()),
+                      "ratios_vs_torch_1thread_cpu_time": cpu_ratios,
                       "gemm_peak_fraction": round(fractions.get(max(threads), 0.0), 3),
                       "gemm_peak_fraction_by_threads": {str(t): round(v, 3) for t, v in fractions.items()}}))
 
@@ -123,8 +145,9 @@ if __name__ == "__main__":
         with open(sys.argv[2], "w") as f:
             json.dump(mobilenet_v2_layers(res, batch), f)
     elif sys.argv[1] == "time":
-        time_torch(json.load(open(sys.argv[2])), int(sys.argv[3]), int(sys.argv[4]))
+        clock = time.process_time if "--cpu-time" in sys.argv[5:] else time.perf_counter
+        time_torch(json.load(open(sys.argv[2])), int(sys.argv[3]), int(sys.argv[4]), clock)
     elif sys.argv[1] == "report":
-        report(sys.argv[2])
+        report(sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None)
     else:
         sys.exit("usage: kernels_torch.py layers OUT.json | time LAYERS.json THREADS REPS")
