@@ -56,6 +56,10 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Yams", package: "Yams")]),
 
+        // Teacher-engine throughput for tools/bench/teacher (release only).
+        .executableTarget(name: "TeacherBench", dependencies: ["TeacherExport", "TensorKernels"],
+                          swiftSettings: fastNumerics),
+
         .testTarget(name: "EmbeddingStoreTests", dependencies: ["EmbeddingStore"]),
         .testTarget(name: "TensorKernelsTests", dependencies: ["TensorKernels"],
                     resources: [.copy("Fixtures")]),

@@ -56,13 +56,20 @@ public func stridedCopy(into out: Tensor, from x: Tensor, offset: Int, strides: 
     }
 }
 
-/// out = a @ b (numpy matmul, batched with broadcasting) into a preallocated `out`.
-public func matmulForward(into out: Tensor, _ a: Tensor, _ b: Tensor) throws {
+/// out = a @ b (numpy matmul, batched with broadcasting) into a preallocated `out`;
+/// with `accumulate`, out += a @ b.
+public func matmulForward(into out: Tensor, _ a: Tensor, _ b: Tensor, accumulate: Bool = false) throws {
     let p = try MatmulPlan(a.shape, b.shape, op: "matmul")
     guard out.shape == p.outShape else { throw TensorError("matmul", "out \(out.shape) vs \(p.outShape)") }
     let pa = a.data, pb = b.data, po = out.data
+    if b.rank == 2 && a.rank >= 2 {
+        // (..., M, K) x (K, N): the batch dims of a fold into M, one large GEMM.
+        gemm(m: a.count / p.k, n: p.n, k: p.k, a: pa, lda: p.k, b: pb, ldb: p.n, c: po, ldc: p.n,
+             beta: accumulate ? 1 : 0)
+        return
+    }
     p.forEach { t, ia, ib in
         gemm(m: p.m, n: p.n, k: p.k, a: pa + ia * p.m * p.k, lda: p.k, b: pb + ib * p.k * p.n, ldb: p.n,
-             c: po + t * p.m * p.n, ldc: p.n)
+             c: po + t * p.m * p.n, ldc: p.n, beta: accumulate ? 1 : 0)
     }
 }

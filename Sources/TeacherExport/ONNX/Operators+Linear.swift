@@ -3,6 +3,8 @@ import TensorKernels
 /// MatMul (numpy semantics, batched with broadcasting) on float tensors.
 struct MatMulOp: ONNXOperator {
     let spec: NodeSpec
+    /// Set by graph fusion: input index of a bias over the last dim, added to the product.
+    var biasInput: Int? = nil
     init(_ spec: NodeSpec) throws { try spec.allowOnly([]); self.spec = spec }
 
     func infer(_ inputs: [ValueInfo?]) throws -> [ValueInfo] {
@@ -25,6 +27,13 @@ struct MatMulOp: ONNXOperator {
     func run(_ inputs: [ONNXValue?], _ outputs: [Tensor?]) throws -> [ONNXValue] {
         guard case .float(let a)? = inputs[0], case .float(let b)? = inputs[1] else { throw spec.shapeError("float inputs expected") }
         let out = outputs[0]!
+        if let bi = biasInput, case .float(let bias)? = inputs[bi] {
+            // out = bias (each row), then the product accumulates onto it.
+            let n = bias.count
+            for r in 0..<(out.count / n) { (out.data + r * n).update(from: bias.data, count: n) }
+            do { try matmulForward(into: out, a, b, accumulate: true) } catch { throw spec.shapeError("\(error)") }
+            return [.float(out)]
+        }
         do { try matmulForward(into: out, a, b) } catch { throw spec.shapeError("\(error)") }
         return [.float(out)]
     }

@@ -46,6 +46,11 @@ struct LayerNormOp: ONNXOperator {
         let stash = try spec.int("stash_type", default: 1)
         guard stash == 1 else { throw spec.unsupported("stash_type \(stash) (float32 statistics only)") }
     }
+
+    /// A LayerNorm built by graph fusion (from the decomposed form).
+    init(spec: NodeSpec, axis: Int, epsilon: Float) {
+        self.spec = spec; self.axis = axis; self.epsilon = epsilon
+    }
     func infer(_ inputs: [ValueInfo?]) throws -> [ValueInfo] {
         guard let x = inputs[0], x.type == .float32 else { throw spec.shapeError("needs a float input") }
         let a = try normalizedAxis(axis, rank: x.shape.count, spec)

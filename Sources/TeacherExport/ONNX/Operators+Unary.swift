@@ -106,9 +106,16 @@ func mapFloat(_ out: Tensor, _ x: Tensor, _ f: (Float) -> Float) {
 }
 
 /// x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)) with `fastErf`: the fused form of the
-/// Div -> Erf -> Add -> Mul -> Mul chain that exporters emit for GELU.
-func geluErfFast(_ out: Tensor, _ x: Tensor) {
-    mapFloat(out, x) { 0.5 * $0 * (1 + fastErf($0 * 0.70710678118654752)) }
+/// Div -> Erf -> Add -> Mul -> Mul chain that exporters emit for exact GELU (built by
+/// GraphFusion, never loaded from a file).
+struct GeluErfOp: ONNXOperator {
+    let spec: NodeSpec
+    func infer(_ inputs: [ValueInfo?]) throws -> [ValueInfo] { [inputs[0]!] }
+    func run(_ inputs: [ONNXValue?], _ outputs: [Tensor?]) throws -> [ONNXValue] {
+        guard case .float(let x)? = inputs[0], let out = outputs[0] else { throw spec.shapeError("float input expected") }
+        mapFloat(out, x) { 0.5 * $0 * (1 + fastErf($0 / 1.41421356237309505)) }
+        return [.float(out)]
+    }
 }
 
 /// erf(x) by a rational minimax approximation on [-4, 4] (|error| < 2e-7; erf(±4)
