@@ -19,7 +19,7 @@ guard let modelPath = args.first, !modelPath.hasPrefix("--") else {
     fail("usage: TeacherBench MODEL.onnx --batch N --threads T [--seconds S] [--outputs a,b] [--no-fusion]")
 }
 args.removeFirst()
-var batch = 32, threads = 1, seconds = 5.0, outputs: [String]? = nil, fusion = true
+var batch = 32, threads = 1, seconds = 5.0, outputs: [String]? = nil, fusion = true, checkFusion = false
 while !args.isEmpty {
     let a = args.removeFirst()
     func value() -> String { guard !args.isEmpty else { fail("\(a) needs a value") }; return args.removeFirst() }
@@ -29,6 +29,7 @@ while !args.isEmpty {
     case "--seconds": seconds = Double(value()) ?? 0
     case "--outputs": outputs = value().split(separator: ",").map(String.init)
     case "--no-fusion": fusion = false
+    case "--check-fusion": checkFusion = true
     default: fail("unknown option \(a)")
     }
 }
@@ -46,13 +47,29 @@ do {
         state = state &* 6364136223846793005 &+ 1442695040888963407
         x.data[i] = Float(Int64(bitPattern: state >> 11) % 2000) / 1000 - 1
     }
-    _ = try session.run(x)   // plan + warm-up
+    let first = try session.run(x)   // plan + warm-up
+    if checkFusion {
+        // Fused vs unfused graph on the same batch: max |diff| per output.
+        let plainSession = try ONNXSession(model: model, outputs: outputs, fusion: false)
+        let plain = try plainSession.run(x)
+        let again = try session.run(x), plainAgain = try plainSession.run(x)
+        for (a, b) in Array(zip(first, again)) + Array(zip(plain, plainAgain)) {
+            var m: Float = 0
+            for i in 0..<a.count { m = max(m, abs(a.data[i] - b.data[i])) }
+            FileHandle.standardError.write(Data("run 1 vs run 2 \(a.shape): max |diff| \(m)\n".utf8))
+        }
+        for (a, b) in zip(first, plain) {
+            var m: Float = 0
+            for i in 0..<a.count { m = max(m, abs(a.data[i] - b.data[i])) }
+            FileHandle.standardError.write(Data("fused vs unfused \(a.shape): max |diff| \(m), first values \(a.data[0]) \(b.data[0])\n".utf8))
+        }
+    }
     var n = 0
     let start = Date()
     var checksum: Float = 0
     repeat {
         let out = try session.run(x)
-        checksum += out[0].data[0]
+        checksum += out[0].array[0]
         n += 1
     } while Date().timeIntervalSince(start) < seconds || n < 2
     let t = Date().timeIntervalSince(start) / Double(n)

@@ -93,4 +93,16 @@ final class ONNXFusionTests: XCTestCase {
         g.node("Add", ["b", "m"], ["y"])
         try compareFused(g, input: TestGraph.input([3, 6, 32]), outputs: ["y"], expectSteps: 1, tolerance: 1e-6)
     }
+
+    /// MatMul -> Add bias -> Mul layer scale -> Add residual: one MatMul step.
+    func testLayerScaleAndResidualFoldIntoMatMul() throws {
+        var g = TestGraph()
+        g.input("x", [nil, 6, 16]); g.output("y")
+        g.weight("w", [16, 16]); g.weight("b", [16]); g.weight("lambda", [16], scale: 0.1)
+        g.node("MatMul", ["x", "w"], ["m"])
+        g.node("Add", ["b", "m"], ["mb"])
+        g.node("Mul", ["mb", "lambda"], ["ms"])
+        g.node("Add", ["ms", "x"], ["y"])
+        try compareFused(g, input: TestGraph.input([3, 6, 16]), outputs: ["y"], expectSteps: 1, tolerance: 1e-6)
+    }
 }

@@ -11,6 +11,8 @@ import TensorKernels
 ///   (the exported form of LayerNorm) -> one LayerNorm kernel
 /// - Div sqrt2 -> Erf -> Add 1 -> Mul x -> Mul 0.5 (exported exact GELU) -> one GELU pass
 /// - MatMul (x, W 2-D) -> Add (constant bias over the last dim) -> MatMul accumulating onto the bias
+/// - MatMul(+bias) -> Mul (constant per-column scale, "layer scale") -> scale folded into W and bias
+/// - MatMul(+bias) -> Add (same-shaped residual) -> MatMul accumulating onto residual + bias
 struct GraphFusion {
     var steps: [PlanStep?]
     let infos: [ValueInfo]
@@ -32,6 +34,8 @@ struct GraphFusion {
             f.fuseMatMulBias(at: i)
             f.fuseIntoConv(at: i)
         }
+        for i in 0..<steps.count { f.foldLayerScale(at: i) }
+        for i in 0..<steps.count { f.fuseMatMulResidual(at: i) }
         return f.steps.compactMap { $0 }
     }
 
@@ -151,6 +155,46 @@ struct GraphFusion {
         fusedOp.biasInput = 2
         let fused = PlanStep(spec: mm.spec, op: fusedOp, inputSlots: mm.inputSlots + [bias], outputSlots: add.outputSlots, outputTensors: [nil])
         replace(i, with: fused, removing: [k])
+    }
+
+    // MARK: layer scale and residual
+
+    mutating func foldLayerScale(at i: Int) {
+        guard let mul = steps[i], binary(mul, .mul), let (m, scaleSlot) = splitConstant(mul),
+              let (k, mm, op) = producerStep(m, MatMulOp.self), op.residualInput == nil, op.foldedWeight == nil,
+              let n = infos[m].shape.last, infos[scaleSlot].count == n, infos[scaleSlot].shape.last == n,
+              infos[mul.outputSlots[0]].shape == infos[m].shape,
+              let w = infos[mm.inputSlots[1]].constant, case .float(let wt) = w, wt.rank == 2, wt.shape[1] == n,
+              let scale = constant(scaleSlot) else { return }
+        var fused = op
+        let fw = wt.copy()
+        for r in 0..<wt.shape[0] { for c in 0..<n { fw.data[r * n + c] *= scale[c] } }
+        fused.foldedWeight = fw
+        var bias = [Float](repeating: 0, count: n)
+        if let bi = op.biasInput, let b = constant(mm.inputSlots[bi]) { bias = b }
+        fused.foldedBias = Tensor(shape: [n], values: (0..<n).map { bias[$0] * scale[$0] })
+        var s = mm
+        s.op = fused
+        s.outputSlots = mul.outputSlots
+        replace(i, with: s, removing: [k])
+    }
+
+    mutating func fuseMatMulResidual(at i: Int) {
+        guard let add = steps[i], binary(add, .add) else { return }
+        let x = add.inputSlots[0], y = add.inputSlots[1]
+        guard infos[x].shape == infos[y].shape, infos[x].type == .float32 else { return }
+        for (mSide, other) in [(x, y), (y, x)] {
+            guard let (k, mm, op) = producerStep(mSide, MatMulOp.self), op.residualInput == nil,
+                  infos[other].constant == nil, other != mSide else { continue }
+            var fused = op
+            var s = mm
+            fused.residualInput = s.inputSlots.count
+            s.inputSlots.append(other)
+            s.op = fused
+            s.outputSlots = add.outputSlots
+            replace(i, with: s, removing: [k])
+            return
+        }
     }
 
     // MARK: Conv epilogues

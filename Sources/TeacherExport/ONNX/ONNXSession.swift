@@ -45,7 +45,7 @@ public final class ONNXSession {
             let start = profile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
             let outs = try step.op.run(inputs, step.outputTensors)
             if profile != nil {
-                let name = step.op is ConvOp && !(step.op as! ConvOp).epilogue.isEmpty ? "Conv+fused" : step.spec.opType
+                let name = "\(type(of: step.op))".replacingOccurrences(of: "Op", with: "") + "(" + step.spec.opType + ")"
                 profile![name, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             }
             for (k, o) in step.outputSlots.enumerated() where o >= 0 && k < outs.count { slots[o] = outs[k] }
