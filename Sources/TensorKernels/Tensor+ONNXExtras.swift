@@ -57,15 +57,15 @@ public func stridedCopy(into out: Tensor, from x: Tensor, offset: Int, strides: 
 }
 
 /// out = a @ b (numpy matmul, batched with broadcasting) into a preallocated `out`;
-/// with `accumulate`, out += a @ b.
-public func matmulForward(into out: Tensor, _ a: Tensor, _ b: Tensor, accumulate: Bool = false) throws {
+/// out = alpha * (a @ b), or with `accumulate`, out += alpha * (a @ b).
+public func matmulForward(into out: Tensor, _ a: Tensor, _ b: Tensor, alpha: Float = 1, accumulate: Bool = false) throws {
     let p = try MatmulPlan(a.shape, b.shape, op: "matmul")
     guard out.shape == p.outShape else { throw TensorError("matmul", "out \(out.shape) vs \(p.outShape)") }
     let pa = a.data, pb = b.data, po = out.data
     if b.rank == 2 && a.rank >= 2 {
         // (..., M, K) x (K, N): the batch dims of a fold into M, one large GEMM.
         gemm(m: a.count / p.k, n: p.n, k: p.k, a: pa, lda: p.k, b: pb, ldb: p.n, c: po, ldc: p.n,
-             beta: accumulate ? 1 : 0)
+             alpha: alpha, beta: accumulate ? 1 : 0)
         return
     }
     // Many small products (attention): one single-threaded GEMM per worker.
@@ -76,7 +76,7 @@ public func matmulForward(into out: Tensor, _ a: Tensor, _ b: Tensor, accumulate
     ComputeThreads.parallelForWithSerialBLAS(jobs.count) { j in
         let (t, ia, ib) = jobs[j]
         gemm(m: p.m, n: p.n, k: p.k, a: pa + ia * p.m * p.k, lda: p.k, b: pb + ib * p.k * p.n, ldb: p.n,
-             c: po + t * p.m * p.n, ldc: p.n, beta: beta)
+             c: po + t * p.m * p.n, ldc: p.n, alpha: alpha, beta: beta)
     }
 }
 
@@ -86,7 +86,8 @@ public func matmulForward(into out: Tensor, _ a: Tensor, _ b: Tensor, accumulate
 @inlinable @inline(__always)
 public func fastExp(_ v: Float) -> Float {
     let x = v < -87.3 ? -87.3 : (v > 88.7 ? 88.7 : v)
-    let n = (x * 1.44269504088896341).rounded(.toNearestOrEven)
+    // Round to nearest by the 1.5 * 2^23 trick (rounded() may call rintf and block vectorisation).
+    let n = (x * 1.44269504088896341 + 12582912) - 12582912
     let r = x - n * 0.693359375 + n * 2.12194440e-4   // ln2 split in two parts (Cody-Waite)
     var p: Float = 1.9875691500e-4
     p = p * r + 1.3981999507e-3

@@ -105,4 +105,15 @@ final class ONNXFusionTests: XCTestCase {
         g.node("Add", ["ms", "x"], ["y"])
         try compareFused(g, input: TestGraph.input([3, 6, 16]), outputs: ["y"], expectSteps: 1, tolerance: 1e-6)
     }
+
+    /// Attention scaling: MatMul(Mul(q, s), Mul(k, s)) -> one MatMul with alpha.
+    func testScalarOperandScalesFoldIntoMatMul() throws {
+        var g = TestGraph()
+        g.input("x", [nil, 2, 5, 8]); g.output("y")
+        g.weight("s", [], values: [0.35355339]); g.weight("kt", [8, 5])
+        g.node("Mul", ["x", "s"], ["q"])
+        g.node("Mul", ["kt", "s"], ["k"])
+        g.node("MatMul", ["q", "k"], ["y"])
+        try compareFused(g, input: TestGraph.input([3, 2, 5, 8]), outputs: ["y"], expectSteps: 1, tolerance: 1e-6)
+    }
 }

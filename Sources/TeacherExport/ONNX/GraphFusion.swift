@@ -13,6 +13,7 @@ import TensorKernels
 /// - MatMul (x, W 2-D) -> Add (constant bias over the last dim) -> MatMul accumulating onto the bias
 /// - MatMul(+bias) -> Mul (constant per-column scale, "layer scale") -> scale folded into W and bias
 /// - MatMul(+bias) -> Add (same-shaped residual) -> MatMul accumulating onto residual + bias
+/// - MatMul(Mul(a, s1), Mul(b, s2)) with scalar constants -> MatMul with alpha = s1 s2 (attention scaling)
 struct GraphFusion {
     var steps: [PlanStep?]
     let infos: [ValueInfo]
@@ -35,6 +36,7 @@ struct GraphFusion {
             f.fuseIntoConv(at: i)
         }
         for i in 0..<steps.count { f.foldLayerScale(at: i) }
+        for i in 0..<steps.count { f.foldOperandScales(at: i) }
         for i in 0..<steps.count { f.fuseMatMulResidual(at: i) }
         return f.steps.compactMap { $0 }
     }
@@ -177,6 +179,22 @@ struct GraphFusion {
         s.op = fused
         s.outputSlots = mul.outputSlots
         replace(i, with: s, removing: [k])
+    }
+
+    mutating func foldOperandScales(at i: Int) {
+        guard var mm = steps[i], var op = mm.op as? MatMulOp, op.foldedWeight == nil else { return }
+        var removed: [Int] = []
+        for side in 0..<2 {
+            guard let (k, mul, _) = producerStep(mm.inputSlots[side], ElementwiseBinaryOp.self), binary(mul, .mul),
+                  let (x, c) = splitConstant(mul), let v = constant(c), v.count == 1,
+                  infos[x].shape == infos[mm.inputSlots[side]].shape else { continue }
+            op.alpha *= v[0]
+            mm.inputSlots[side] = x
+            removed.append(k)
+        }
+        guard !removed.isEmpty else { return }
+        mm.op = op
+        replace(i, with: mm, removing: removed)
     }
 
     mutating func fuseMatMulResidual(at i: Int) {

@@ -11,6 +11,8 @@ struct MatMulOp: ONNXOperator {
     /// used instead of inputs 1 and `biasInput`.
     var foldedWeight: Tensor? = nil
     var foldedBias: Tensor? = nil
+    /// Set by graph fusion: scalar factors of the operands (Mul by constants) folded into the product.
+    var alpha: Float = 1
     init(_ spec: NodeSpec) throws { try spec.allowOnly([]); self.spec = spec }
 
     func infer(_ inputs: [ValueInfo?]) throws -> [ValueInfo] {
@@ -39,7 +41,7 @@ struct MatMulOp: ONNXOperator {
         var residual: Tensor? = nil
         if let ri = residualInput, case .float(let t)? = inputs[ri] { residual = t }
         if bias == nil && residual == nil {
-            do { try matmulForward(into: out, a, b) } catch { throw spec.shapeError("\(error)") }
+            do { try matmulForward(into: out, a, b, alpha: alpha) } catch { throw spec.shapeError("\(error)") }
             return [.float(out)]
         }
         // out = residual + bias (broadcast over rows), then the product accumulates onto it.
@@ -50,7 +52,7 @@ struct MatMulOp: ONNXOperator {
             let n = bias.count
             for row in 0..<(out.count / n) { (out.data + row * n).update(from: bias.data, count: n) }
         }
-        do { try matmulForward(into: out, a, b, accumulate: true) } catch { throw spec.shapeError("\(error)") }
+        do { try matmulForward(into: out, a, b, alpha: alpha, accumulate: true) } catch { throw spec.shapeError("\(error)") }
         return [.float(out)]
     }
 }
