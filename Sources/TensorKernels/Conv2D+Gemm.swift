@@ -3,7 +3,19 @@
 ///
 /// Threading: images are spread over `ComputeThreads` with single-threaded
 /// BLAS inside each worker (`parallelForWithSerialBLAS`); per-image GEMMs in
-/// MobileNet-sized layers are too small to scale inside OpenBLAS.
+/// MobileNet-sized layers are too small to scale inside OpenBLAS
+/// (tools/bench/kernels measures the alternative, `convGemmThreading = .blasThreads`).
+
+/// How the GEMM-based convolutions use the threads.
+package enum ConvGemmThreading: String {
+    /// Images split over `ComputeThreads`, one single-threaded GEMM per worker (default).
+    case imageWorkers
+    /// Images one after another, each GEMM on OpenBLAS's threads.
+    case blasThreads
+}
+
+/// The strategy in use; a knob for the benchmark, not for callers.
+package var convGemmThreading: ConvGemmThreading = .imageWorkers
 
 /// Unfolds one image's group into columns.
 /// col row r = (c, ky, kx) over the group's channels; column = oy * OW + ox.
@@ -97,7 +109,7 @@ func conv2dForwardGemm(_ out: UnsafeMutablePointer<Float>,   // (N, O, OH, OW)
     let cg = s.groupInChannels, og = s.groupOutChannels
     let kdim = cg * s.kernelHeight * s.kernelWidth
     let pointwise = s.isPointwise
-    let threads = min(ComputeThreads.count, s.batch)
+    let threads = convGemmThreading == .imageWorkers ? min(ComputeThreads.count, s.batch) : 1
     let scratch = pointwise ? 0 : kdim * ohw
     let cols = UnsafeMutablePointer<Float>.allocate(capacity: max(1, scratch * threads))
     defer { cols.deallocate() }
@@ -129,12 +141,12 @@ func conv2dBackwardGemm(_ dinput: UnsafeMutablePointer<Float>?,   // (N, C, H, W
                         _ dout: UnsafePointer<Float>,             // (N, O, OH, OW)
                         _ input: UnsafePointer<Float>,            // (N, C, H, W)
                         _ weight: UnsafePointer<Float>,           // (O, C/groups, kH, kW)
-                        _ s: Conv2DShape) {
+                        _ s: Conv2DShape, accumulate: Bool) {
     let ohw = s.outHeight * s.outWidth, hw = s.inHeight * s.inWidth
     let cg = s.groupInChannels, og = s.groupOutChannels
     let kdim = cg * s.kernelHeight * s.kernelWidth
     let pointwise = s.isPointwise
-    let threads = min(ComputeThreads.count, s.batch)
+    let threads = convGemmThreading == .imageWorkers ? min(ComputeThreads.count, s.batch) : 1
     let wcount = s.outChannels * kdim
     let scratch = pointwise ? 0 : kdim * ohw
     // Per-thread: a column buffer, and (for t > 0) private dweight / dbias sums.
@@ -150,12 +162,10 @@ func conv2dBackwardGemm(_ dinput: UnsafeMutablePointer<Float>?,   // (N, C, H, W
             let img = input + n * s.inChannels * hw
             let dy = dout + n * s.outChannels * ohw
             if let db {
-                for o in 0..<s.outChannels {
-                    let p = dy + o * ohw
-                    var acc: Float = 0
-                    for i in 0..<ohw { acc += p[i] }
-                    db[o] += acc
-                }
+                for o in 0..<s.outChannels { db[o] += simdSum(dy + o * ohw, ohw) }
+            }
+            if !accumulate && !pointwise, let dinput {
+                (dinput + n * s.inChannels * hw).update(repeating: 0, count: s.inChannels * hw)
             }
             for g in 0..<s.groups {
                 let dyg = dy + g * og * ohw
@@ -171,7 +181,7 @@ func conv2dBackwardGemm(_ dinput: UnsafeMutablePointer<Float>?,   // (N, C, H, W
                     if pointwise {
                         // dX (cg, hw) += W^T (cg, og) * dY (og, hw)
                         gemm(m: kdim, n: ohw, k: og, a: weight + g * og * kdim, lda: kdim, transA: true,
-                             b: dyg, ldb: ohw, c: dimg, ldc: ohw, beta: 1)
+                             b: dyg, ldb: ohw, c: dimg, ldc: ohw, beta: accumulate ? 1 : 0)
                     } else {
                         gemm(m: kdim, n: ohw, k: og, a: weight + g * og * kdim, lda: kdim, transA: true,
                              b: dyg, ldb: ohw, c: col, ldc: ohw)

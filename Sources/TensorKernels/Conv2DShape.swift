@@ -1,7 +1,9 @@
 /// Explicit 2-D padding, possibly asymmetric (ONNX `pads` = [top, left, bottom, right]).
 public struct Padding2D: Equatable, Sendable {
+    /// Zero rows above / columns left / rows below / columns right of the input.
     public var top: Int, left: Int, bottom: Int, right: Int
 
+    /// Explicit per-side padding.
     public init(top: Int, left: Int, bottom: Int, right: Int) {
         self.top = top; self.left = left; self.bottom = bottom; self.right = right
     }
@@ -35,15 +37,24 @@ public struct Padding2D: Equatable, Sendable {
 /// Every dimension of a 2-D convolution (NCHW input, OIHW weight with
 /// I = inChannels / groups), passed explicitly to the buffer kernels.
 public struct Conv2DShape: Equatable, Sendable {
+    /// Images N.
     public var batch: Int
+    /// Input C, H, W.
     public var inChannels: Int, inHeight: Int, inWidth: Int
+    /// Output channels O.
     public var outChannels: Int
+    /// Kernel kH, kW.
     public var kernelHeight: Int, kernelWidth: Int
+    /// Strides sH, sW.
     public var strideH: Int, strideW: Int
+    /// Padding of the input (may be asymmetric).
     public var padding: Padding2D
+    /// Dilations dH, dW.
     public var dilationH: Int, dilationW: Int
+    /// Groups; C and O must be multiples. Depthwise: groups = C = O.
     public var groups: Int
 
+    /// All dims; `stride`/`dilation` are (h, w). Call `validate()` before use on untrusted dims.
     public init(batch: Int, inChannels: Int, inHeight: Int, inWidth: Int,
                 outChannels: Int, kernelHeight: Int, kernelWidth: Int,
                 stride: (Int, Int) = (1, 1), padding: Padding2D = .zero,

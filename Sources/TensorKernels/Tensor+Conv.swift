@@ -1,6 +1,8 @@
 /// 2-D convolution: the dispatching buffer kernels and the Tensor wrappers.
 ///
-/// Paths: depthwise (groups == C == O) runs direct per-plane loops; 1x1
+/// Paths: depthwise 3x3 (stride 1 or 2) runs a SIMD kernel (along W,
+/// Conv2D+Depthwise3x3.swift, or across 8 channels for narrow planes,
+/// Conv2D+DepthwiseBlocked.swift), other depthwise shapes (groups == C == O) direct per-plane loops; 1x1
 /// stride-1 unpadded runs one GEMM per image on the NCHW planes; everything else
 /// is im2col + GEMM per image and group. `conv2dForwardReference` is the oracle.
 
@@ -10,26 +12,40 @@ public func conv2dForward(_ out: UnsafeMutablePointer<Float>,   // (N, O, OH, OW
                           _ weight: UnsafePointer<Float>,       // (O, C/groups, kH, kW)
                           _ bias: UnsafePointer<Float>?,        // (O) or nil
                           _ s: Conv2DShape) {
-    if s.isDepthwise {
+    if isDepthwise3x3Fast(s) {
+        if s.outWidth < depthwiseBlockedMaxWidth {
+            depthwise3x3ForwardBlocked(out, input, weight, bias, s)
+        } else {
+            depthwise3x3Forward(out, input, weight, bias, s)
+        }
+    } else if s.isDepthwise {
         depthwiseForward(out, input, weight, bias, s)
     } else {
         conv2dForwardGemm(out, input, weight, bias, s)
     }
 }
 
-/// Accumulates the gradients of `conv2dForward` into dinput / dweight / dbias
-/// (each may be nil to skip; zero them first for a fresh gradient).
+/// The gradients of `conv2dForward`: dweight / dbias accumulate (each may be nil
+/// to skip; zero them first for a fresh gradient); dinput accumulates too unless
+/// `accumulate` is false, when it is overwritten (no zeroing pass needed).
 public func conv2dBackward(_ dinput: UnsafeMutablePointer<Float>?,   // (N, C, H, W)
                            _ dweight: UnsafeMutablePointer<Float>?,  // (O, C/groups, kH, kW)
                            _ dbias: UnsafeMutablePointer<Float>?,    // (O)
                            _ dout: UnsafePointer<Float>,             // (N, O, OH, OW)
                            _ input: UnsafePointer<Float>,            // (N, C, H, W) forward input
                            _ weight: UnsafePointer<Float>,           // (O, C/groups, kH, kW)
-                           _ s: Conv2DShape) {
-    if s.isDepthwise {
+                           _ s: Conv2DShape, accumulate: Bool = true) {
+    if isDepthwise3x3Fast(s) {
+        if s.outWidth < depthwiseBlockedMaxWidth {
+            depthwise3x3BackwardBlocked(dinput, dweight, dbias, dout, input, weight, s, accumulate: accumulate)
+        } else {
+            depthwise3x3Backward(dinput, dweight, dbias, dout, input, weight, s, accumulate: accumulate)
+        }
+    } else if s.isDepthwise {
+        if !accumulate, let dinput { dinput.update(repeating: 0, count: s.batch * s.inChannels * s.inHeight * s.inWidth) }
         depthwiseBackward(dinput, dweight, dbias, dout, input, weight, s)
     } else {
-        conv2dBackwardGemm(dinput, dweight, dbias, dout, input, weight, s)
+        conv2dBackwardGemm(dinput, dweight, dbias, dout, input, weight, s, accumulate: accumulate)
     }
 }
 
@@ -66,12 +82,13 @@ public func conv2d(_ x: Tensor, _ weight: Tensor, _ bias: Tensor? = nil,
     return out
 }
 
-/// Accumulates conv2d gradients: dinput += dL/dx, dweight += dL/dW, dbias += dL/db
-/// (pass nil to skip one). `x` and `weight` are the forward's operands.
+/// conv2d gradients: dweight += dL/dW, dbias += dL/db, dinput += dL/dx (or
+/// dinput = dL/dx when `accumulate` is false); pass nil to skip one. `x` and
+/// `weight` are the forward's operands.
 public func conv2dBackward(dinput: Tensor?, dweight: Tensor?, dbias: Tensor?, dout: Tensor,
                            x: Tensor, weight: Tensor,
                            stride: (Int, Int) = (1, 1), padding: Padding2D = .zero,
-                           dilation: (Int, Int) = (1, 1), groups: Int = 1) throws {
+                           dilation: (Int, Int) = (1, 1), groups: Int = 1, accumulate: Bool = true) throws {
     let s = try conv2dShape(input: x.shape, weight: weight.shape, bias: dbias?.shape, stride: stride,
                             padding: padding, dilation: dilation, groups: groups, op: "conv2dBackward")
     guard dout.shape == s.outputShape else {
@@ -83,5 +100,5 @@ public func conv2dBackward(dinput: Tensor?, dweight: Tensor?, dbias: Tensor?, do
     if let dweight, dweight.shape != weight.shape {
         throw TensorError("conv2dBackward", "dweight \(dweight.shape) vs weight \(weight.shape)")
     }
-    conv2dBackward(dinput?.data, dweight?.data, dbias?.data, dout.data, x.data, weight.data, s)
+    conv2dBackward(dinput?.data, dweight?.data, dbias?.data, dout.data, x.data, weight.data, s, accumulate: accumulate)
 }

@@ -3,6 +3,7 @@
 
 /// The four arithmetic binary ops.
 public enum BinaryOp: String, Sendable, CaseIterable {
+    /// a + b, a - b, a * b, a / b.
     case add, sub, mul, div
 
     @inlinable

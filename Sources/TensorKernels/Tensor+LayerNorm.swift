@@ -81,6 +81,14 @@ public struct LayerNormCache {
     public let rstd: Tensor
     /// Rows and row length.
     public let rows: Int, dim: Int
+
+    /// A cache over existing (rows) tensors.
+    public init(mean: Tensor, rstd: Tensor, rows: Int, dim: Int) {
+        self.mean = mean
+        self.rstd = rstd
+        self.rows = rows
+        self.dim = dim
+    }
 }
 
 /// Layer norm of `x` over dims `axis...`; `scale`/`bias` have shape x.shape[axis...] (or nil).

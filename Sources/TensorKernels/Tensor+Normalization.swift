@@ -39,24 +39,18 @@ public func batchNormTrainingForward(_ out: UnsafeMutablePointer<Float>,        
                                      batch: Int, channels: Int, spatial: Int) {
     let m = batch * spatial
     ComputeThreads.parallelFor(channels) { c in
-        // Two passes in double-free float with a shifted sum: mean first, then
-        // centred squares (stable for large N*S).
-        var sum: Float = 0
+        // One pass of shifted moments (shift = the channel's first value, so the
+        // subtraction in var = E[d^2] - E[d]^2 does not cancel); per-plane float
+        // SIMD sums, accumulated across planes in double.
+        let shift = input[c * spatial]
+        var sum = 0.0, sq = 0.0
         for n in 0..<batch {
-            let x = input + (n * channels + c) * spatial
-            var s: Float = 0
-            for i in 0..<spatial { s += x[i] }
-            sum += s
+            let (s1, s2) = simdShiftedMoments(input + (n * channels + c) * spatial, spatial, shift: shift)
+            sum += Double(s1); sq += Double(s2)
         }
-        let mean = sum / Float(m)
-        var sq: Float = 0
-        for n in 0..<batch {
-            let x = input + (n * channels + c) * spatial
-            var s: Float = 0
-            for i in 0..<spatial { let d = x[i] - mean; s += d * d }
-            sq += s
-        }
-        let variance = sq / Float(m)
+        let meanShifted = sum / Double(m)
+        let variance = Float(max(0, sq / Double(m) - meanShifted * meanShifted))
+        let mean = Float(Double(shift) + meanShifted)
         let invStd = 1 / (variance + epsilon).squareRoot()
         saveMean[c] = mean
         saveInvStd[c] = invStd
@@ -68,15 +62,17 @@ public func batchNormTrainingForward(_ out: UnsafeMutablePointer<Float>,        
         }
         if let runningMean { runningMean[c] = (1 - momentum) * runningMean[c] + momentum * mean }
         if let runningVar {
-            let unbiased = m > 1 ? sq / Float(m - 1) : variance
+            let unbiased = m > 1 ? variance * Float(m) / Float(m - 1) : variance
             runningVar[c] = (1 - momentum) * runningVar[c] + momentum * unbiased
         }
     }
 }
 
-/// Training-mode backward (accumulating; nil skips). With xhat = (x - mean) * invStd:
+/// Training-mode backward (nil skips one). With xhat = (x - mean) * invStd:
 /// dbias += sum dy; dscale += sum dy * xhat;
-/// dx += scale * invStd / M * (M dy - sum dy - xhat * sum(dy * xhat)), M = N*S.
+/// dx = scale * invStd / M * (M dy - sum dy - xhat * sum(dy * xhat)), M = N*S,
+/// added to dinput when `accumulate`, else written over it (saves a zeroing
+/// pass and a read; parameter gradients always accumulate).
 public func batchNormTrainingBackward(_ dinput: UnsafeMutablePointer<Float>?,  // (N, C, S)
                                       _ dscale: UnsafeMutablePointer<Float>?,  // (C)
                                       _ dbias: UnsafeMutablePointer<Float>?,   // (C)
@@ -85,29 +81,32 @@ public func batchNormTrainingBackward(_ dinput: UnsafeMutablePointer<Float>?,  /
                                       _ scale: UnsafePointer<Float>,           // (C)
                                       _ saveMean: UnsafePointer<Float>,        // (C) from forward
                                       _ saveInvStd: UnsafePointer<Float>,      // (C) from forward
-                                      batch: Int, channels: Int, spatial: Int) {
+                                      batch: Int, channels: Int, spatial: Int,
+                                      accumulate: Bool = true) {
     let m = Float(batch * spatial)
     ComputeThreads.parallelFor(channels) { c in
         let mean = saveMean[c], inv = saveInvStd[c]
-        var sumDy: Float = 0, sumDyX: Float = 0
+        var sumDy = 0.0, sumDyX = 0.0
         for n in 0..<batch {
             let off = (n * channels + c) * spatial
-            let x = input + off, g = dout + off
-            var s0: Float = 0, s1: Float = 0
-            for i in 0..<spatial { s0 += g[i]; s1 += g[i] * (x[i] - mean) }
-            sumDy += s0; sumDyX += s1
+            let (s0, s1) = simdGradMoments(dout + off, input + off, spatial, shift: mean)
+            sumDy += Double(s0); sumDyX += Double(s1)
         }
-        let sumDyXhat = sumDyX * inv
-        dbias?[c] += sumDy
+        let sumDyXhat = Float(sumDyX) * inv
+        dbias?[c] += Float(sumDy)
         dscale?[c] += sumDyXhat
         guard let dinput else { return }
         let k = scale[c] * inv / m
-        // dx = k * (M dy - sumDy - xhat * sumDyXhat) = (k M) dy + (-(k sumDy) + k inv mean sumDyXhat) - (k inv sumDyXhat) x
-        let a = k * m, b = k * (inv * mean * sumDyXhat - sumDy), cx = -k * inv * sumDyXhat
+        // dx = k (M dy - sumDy - xhat sumDyXhat) = a dy + cx x + b
+        let a = k * m, b = k * (inv * mean * sumDyXhat - Float(sumDy)), cx = -k * inv * sumDyXhat
         for n in 0..<batch {
             let off = (n * channels + c) * spatial
             let x = input + off, g = dout + off, d = dinput + off
-            for i in 0..<spatial { d[i] += a * g[i] + cx * x[i] + b }
+            if accumulate {
+                for i in 0..<spatial { d[i] += a * g[i] + cx * x[i] + b }
+            } else {
+                for i in 0..<spatial { d[i] = a * g[i] + cx * x[i] + b }
+            }
         }
     }
 }
@@ -144,6 +143,12 @@ public struct BatchNormCache {
     public let mean: Tensor
     /// 1 / sqrt(batch variance + eps) per channel (C).
     public let invStd: Tensor
+
+    /// A cache over existing (C) tensors, e.g. buffers a training loop reuses.
+    public init(mean: Tensor, invStd: Tensor) {
+        self.mean = mean
+        self.invStd = invStd
+    }
 }
 
 @usableFromInline
@@ -179,13 +184,16 @@ public func batchNormTraining(_ x: Tensor, scale: Tensor, bias: Tensor,
     return (out, cache)
 }
 
-/// Accumulates training-mode batch-norm gradients (nil skips one).
+/// Training-mode batch-norm gradients (nil skips one): dscale and dbias
+/// accumulate; dinput accumulates too unless `accumulate` is false (then it is overwritten).
 public func batchNormTrainingBackward(dinput: Tensor?, dscale: Tensor?, dbias: Tensor?, dout: Tensor,
-                                      x: Tensor, scale: Tensor, cache: BatchNormCache) throws {
+                                      x: Tensor, scale: Tensor, cache: BatchNormCache,
+                                      accumulate: Bool = true) throws {
     let (n, c, s) = try batchNormDims(x, [dscale, dbias, scale, cache.mean], op: "batchNormTrainingBackward")
     guard dout.shape == x.shape, dinput == nil || dinput!.shape == x.shape else {
         throw TensorError("batchNormTrainingBackward", "dout \(dout.shape) / dinput \(dinput?.shape ?? []) vs input \(x.shape)")
     }
     batchNormTrainingBackward(dinput?.data, dscale?.data, dbias?.data, dout.data, x.data, scale.data,
-                              cache.mean.data, cache.invStd.data, batch: n, channels: c, spatial: s)
+                              cache.mean.data, cache.invStd.data, batch: n, channels: c, spatial: s,
+                              accumulate: accumulate)
 }

@@ -3,14 +3,20 @@
 
 /// Window geometry of a 2-D pooling op.
 public struct Pool2DShape: Equatable, Sendable {
+    /// Input N, C, H, W.
     public var batch: Int, channels: Int, inHeight: Int, inWidth: Int
+    /// Window kH, kW.
     public var kernelHeight: Int, kernelWidth: Int
+    /// Strides sH, sW.
     public var strideH: Int, strideW: Int
+    /// Padding (never selected by max pooling; counted by average pooling only with countIncludePad).
     public var padding: Padding2D
+    /// Dilations (max pooling only; average pooling uses 1).
     public var dilationH: Int, dilationW: Int
     /// ONNX/PyTorch ceil_mode: round the output size up (last window must start inside input or left pad).
     public var ceilMode: Bool
 
+    /// All dims; `kernel`, `stride`, `dilation` are (h, w).
     public init(batch: Int, channels: Int, inHeight: Int, inWidth: Int, kernel: (Int, Int),
                 stride: (Int, Int), padding: Padding2D = .zero, dilation: (Int, Int) = (1, 1),
                 ceilMode: Bool = false) {
@@ -36,6 +42,7 @@ public struct Pool2DShape: Equatable, Sendable {
     public var outWidth: Int {
         Pool2DShape.outSize(inWidth, padding.left, padding.right, kernelWidth, strideW, dilationW, ceilMode)
     }
+    /// Output shape [N, C, OH, OW].
     public var outputShape: [Int] { [batch, channels, outHeight, outWidth] }
 
     func validate(op: String) throws {

@@ -1,7 +1,14 @@
 /// Reductions along axes (sum, mean, max) and their backward passes.
 
 /// Kinds of axis reduction.
-public enum ReduceOp: String, Sendable { case sum, mean, max }
+public enum ReduceOp: String, Sendable {
+    /// Sum of the reduced elements.
+    case sum
+    /// Arithmetic mean.
+    case mean
+    /// Maximum.
+    case max
+}
 
 /// Output shape of reducing `shape` over `axes` (empty `axes` = all), keeping
 /// reduced dims as 1 (`keepDims`) or dropping them.

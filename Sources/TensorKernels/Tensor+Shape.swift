@@ -86,6 +86,7 @@ public func split(_ x: Tensor, axis: Int, sizes: [Int]) throws -> [Tensor] {
 
 /// A resolved slice: per dim start, step and length.
 public struct SliceSpec: Equatable, Sendable {
+    /// First index, step (non-zero, may be negative) and output extent per dim.
     public var starts: [Int], steps: [Int], shape: [Int]
 }
 
@@ -144,7 +145,14 @@ public func sliceBackward(dinput: Tensor, dout: Tensor, _ spec: SliceSpec) throw
 }
 
 /// How `pad` fills the border.
-public enum PadMode: String, Sendable { case constant, reflect, edge }
+public enum PadMode: String, Sendable {
+    /// Fill with a value.
+    case constant
+    /// Mirror without repeating the edge (numpy "reflect", PyTorch "reflect").
+    case reflect
+    /// Repeat the edge value (numpy "edge", PyTorch "replicate").
+    case edge
+}
 
 /// Pads `x` with ONNX `pads` = [begin_0, ..., begin_{r-1}, end_0, ..., end_{r-1}]
 /// (non-negative). Backward: `padBackward`.

@@ -9,11 +9,13 @@ public struct TensorError: Error, CustomStringConvertible, Equatable {
     /// What is wrong, with the shapes involved.
     public let message: String
 
+    /// An error of `op` saying `message`.
     public init(_ op: String, _ message: String) {
         self.op = op
         self.message = message
     }
 
+    /// "[op] message", e.g. "[matmul] lhs [4, 3] vs rhs [5, 2]: inner dims 3 and 5 differ".
     public var description: String { "[\(op)] \(message)" }
 }
 

@@ -1,0 +1,215 @@
+import XCTest
+@testable import TensorKernels
+
+/// conv2d forward and backward against PyTorch fixtures (every geometry in
+/// tools/make-kernel-fixtures.py), against the naive reference, and against
+/// finite differences. Tolerance: atol 1e-4 + rtol 1e-4 (float32 sums of <= 150 terms).
+final class ConvTests: XCTestCase {
+    struct Case {
+        let f: Fixture
+        let stride: (Int, Int), padding: Padding2D, dilation: (Int, Int), groups: Int
+        init(_ name: String) throws {
+            f = try Fixture(name)
+            let s = f.ints("stride"), p = f.ints("pads"), d = f.ints("dilation")
+            stride = (s[0], s[1]); dilation = (d[0], d[1]); groups = f.int("groups")
+            padding = Padding2D(top: p[0], left: p[1], bottom: p[2], right: p[3])
+        }
+        var bias: Tensor? { f.has("bias") ? f["bias"] : nil }
+        var shape: Conv2DShape {
+            try! conv2dShape(input: f["x"].shape, weight: f["weight"].shape, bias: bias?.shape, stride: stride,
+                             padding: padding, dilation: dilation, groups: groups)
+        }
+    }
+
+    let names = Fixture.names(prefix: "conv_")
+
+    func testFixturesArePresent() {
+        XCTAssertGreaterThanOrEqual(names.count, 16, "conv fixtures missing in \(Fixture.directory.path)")
+    }
+
+    func testForwardMatchesPyTorch() throws {
+        for threads in [1, 2] {
+            try ComputeThreads.with(threads: threads) {
+                for name in names {
+                    let c = try Case(name)
+                    let y = try conv2d(c.f["x"], c.f["weight"], c.bias, stride: c.stride, padding: c.padding,
+                                       dilation: c.dilation, groups: c.groups)
+                    assertClose(y, c.f["out"], atol: 1e-4, rtol: 1e-4, "\(name) forward (\(threads) threads)")
+                }
+            }
+        }
+    }
+
+    func testReferenceForwardMatchesPyTorch() throws {
+        for name in names {
+            let c = try Case(name)
+            let y = Tensor(zeros: c.shape.outputShape)
+            conv2dForwardReference(y.data, c.f["x"].data, c.f["weight"].data, c.bias.map { UnsafePointer($0.data) }, c.shape)
+            assertClose(y, c.f["out"], atol: 1e-4, rtol: 1e-4, "\(name) reference forward")
+        }
+    }
+
+    func testBackwardMatchesPyTorchAutograd() throws {
+        for threads in [1, 2] {
+            try ComputeThreads.with(threads: threads) {
+                for name in names {
+                    let c = try Case(name)
+                    let dx = Tensor(zeros: c.f["x"].shape), dw = Tensor(zeros: c.f["weight"].shape)
+                    let db: Tensor? = c.bias.map { Tensor(zeros: $0.shape) }
+                    try conv2dBackward(dinput: dx, dweight: dw, dbias: db, dout: c.f["dout"], x: c.f["x"],
+                                       weight: c.f["weight"], stride: c.stride, padding: c.padding,
+                                       dilation: c.dilation, groups: c.groups)
+                    assertClose(dx, c.f["dx"], atol: 1e-4, rtol: 1e-4, "\(name) dx (\(threads) threads)")
+                    assertClose(dw, c.f["dweight"], atol: 1e-4, rtol: 1e-4, "\(name) dweight (\(threads) threads)")
+                    if let db { assertClose(db, c.f["dbias"], atol: 1e-4, rtol: 1e-4, "\(name) dbias") }
+                }
+            }
+        }
+    }
+
+    func testOverwritingBackwardReplacesStaleInputGradient() throws {
+        for threads in [1, 2] {
+            try ComputeThreads.with(threads: threads) {
+                for name in names {
+                    let c = try Case(name)
+                    let dx = Tensor(shape: c.f["x"].shape, repeating: 123), dw = Tensor(zeros: c.f["weight"].shape)
+                    try conv2dBackward(dinput: dx, dweight: dw, dbias: nil, dout: c.f["dout"], x: c.f["x"],
+                                       weight: c.f["weight"], stride: c.stride, padding: c.padding,
+                                       dilation: c.dilation, groups: c.groups, accumulate: false)
+                    assertClose(dx, c.f["dx"], atol: 1e-4, rtol: 1e-4, "\(name) overwritten dx (\(threads) threads)")
+                    assertClose(dw, c.f["dweight"], atol: 1e-4, rtol: 1e-4, "\(name) dweight without dbias")
+                }
+            }
+        }
+    }
+
+    func testReferenceBackwardMatchesPyTorchAutograd() throws {
+        for name in names {
+            let c = try Case(name)
+            let dx = Tensor(zeros: c.f["x"].shape), dw = Tensor(zeros: c.f["weight"].shape)
+            let db: Tensor? = c.bias.map { Tensor(zeros: $0.shape) }
+            conv2dBackwardReference(dx.data, dw.data, db?.data, c.f["dout"].data, c.f["x"].data, c.f["weight"].data, c.shape)
+            assertClose(dx, c.f["dx"], atol: 1e-4, rtol: 1e-4, "\(name) reference dx")
+            assertClose(dw, c.f["dweight"], atol: 1e-4, rtol: 1e-4, "\(name) reference dweight")
+            if let db { assertClose(db, c.f["dbias"], atol: 1e-4, rtol: 1e-4, "\(name) reference dbias") }
+        }
+    }
+
+    func testBackwardMatchesFiniteDifferences() throws {
+        for name in names {
+            let c = try Case(name)
+            let x = c.f["x"].copy(), w = c.f["weight"].copy(), b = c.bias?.copy()
+            let dx = Tensor(zeros: x.shape), dw = Tensor(zeros: w.shape)
+            let db: Tensor? = b.map { Tensor(zeros: $0.shape) }
+            try conv2dBackward(dinput: dx, dweight: dw, dbias: db, dout: c.f["dout"], x: x, weight: w,
+                               stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups)
+            let f = { try conv2d(x, w, b, stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups) }
+            try assertFiniteDifferences(x, dx, dout: c.f["dout"], "\(name) dx", f)
+            try assertFiniteDifferences(w, dw, dout: c.f["dout"], "\(name) dweight", f)
+            if let b, let db { try assertFiniteDifferences(b, db, dout: c.f["dout"], "\(name) dbias", f) }
+        }
+    }
+
+    func testBackwardAccumulates() throws {
+        let c = try Case("conv_groups2")
+        let dx = Tensor(zeros: c.f["x"].shape), dw = Tensor(zeros: c.f["weight"].shape), db = Tensor(zeros: [c.f["weight"].shape[0]])
+        for _ in 0..<2 {
+            try conv2dBackward(dinput: dx, dweight: dw, dbias: db, dout: c.f["dout"], x: c.f["x"], weight: c.f["weight"],
+                               stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups)
+        }
+        assertClose(dx, affine(c.f["dx"], scale: 2), atol: 2e-4, rtol: 1e-4, "twice-accumulated dx")
+        assertClose(dw, affine(c.f["dweight"], scale: 2), atol: 2e-4, rtol: 1e-4, "twice-accumulated dweight")
+        assertClose(db, affine(c.f["dbias"], scale: 2), atol: 2e-4, rtol: 1e-4, "twice-accumulated dbias")
+    }
+
+    /// MobileNet-style layers at a size the fixtures do not cover: the fast paths
+    /// (threaded, per-thread partial sums) against the naive reference.
+    func testFastPathsMatchReferenceOnMobileNetShapes() throws {
+        let shapes: [Conv2DShape] = [
+            Conv2DShape(batch: 3, inChannels: 3, inHeight: 17, inWidth: 17, outChannels: 8, kernelHeight: 3, kernelWidth: 3,
+                        stride: (2, 2), padding: Padding2D(1)),
+            Conv2DShape(batch: 3, inChannels: 16, inHeight: 13, inWidth: 12, outChannels: 16, kernelHeight: 3, kernelWidth: 3,
+                        padding: Padding2D(1), groups: 16),
+            Conv2DShape(batch: 3, inChannels: 16, inHeight: 13, inWidth: 13, outChannels: 16, kernelHeight: 3, kernelWidth: 3,
+                        stride: (2, 2), padding: Padding2D(1), groups: 16),
+            Conv2DShape(batch: 3, inChannels: 24, inHeight: 9, inWidth: 10, outChannels: 40, kernelHeight: 1, kernelWidth: 1),
+        ]
+        for (i, s) in shapes.enumerated() {
+            let x = seededTensor(s.inputShape, seed: UInt64(10 + i)), w = seededTensor(s.weightShape, seed: UInt64(20 + i))
+            let b = seededTensor([s.outChannels], seed: UInt64(30 + i)), g = seededTensor(s.outputShape, seed: UInt64(40 + i))
+            let want = Tensor(zeros: s.outputShape)
+            conv2dForwardReference(want.data, x.data, w.data, b.data, s)
+            let rdx = Tensor(zeros: x.shape), rdw = Tensor(zeros: w.shape), rdb = Tensor(zeros: b.shape)
+            conv2dBackwardReference(rdx.data, rdw.data, rdb.data, g.data, x.data, w.data, s)
+            for threads in [1, 2] {
+                ComputeThreads.with(threads: threads) {
+                    let y = Tensor(zeros: s.outputShape)
+                    conv2dForward(y.data, x.data, w.data, b.data, s)
+                    assertClose(y, want, atol: 1e-4, rtol: 1e-4, "shape \(i) forward, \(threads) threads")
+                    let dx = Tensor(zeros: x.shape), dw = Tensor(zeros: w.shape), db = Tensor(zeros: b.shape)
+                    conv2dBackward(dx.data, dw.data, db.data, g.data, x.data, w.data, s)
+                    assertClose(dx, rdx, atol: 1e-4, rtol: 1e-4, "shape \(i) dx, \(threads) threads")
+                    assertClose(dw, rdw, atol: 2e-4, rtol: 1e-4, "shape \(i) dweight, \(threads) threads")
+                    assertClose(db, rdb, atol: 2e-4, rtol: 1e-4, "shape \(i) dbias, \(threads) threads")
+                }
+            }
+        }
+    }
+
+    /// Both depthwise 3x3 kernels (along-W and channel-blocked) on every 3x3
+    /// depthwise fixture and on wide planes, whichever one the dispatcher would pick.
+    func testBothDepthwise3x3KernelsMatchReference() throws {
+        var shapes = try names.map { try Case($0).shape }.filter { isDepthwise3x3Fast($0) }
+        XCTAssertGreaterThanOrEqual(shapes.count, 3)
+        shapes.append(Conv2DShape(batch: 2, inChannels: 11, inHeight: 23, inWidth: 30, outChannels: 11, kernelHeight: 3,
+                                  kernelWidth: 3, stride: (2, 2), padding: Padding2D(top: 1, left: 0, bottom: 2, right: 1), groups: 11))
+        shapes.append(Conv2DShape(batch: 2, inChannels: 9, inHeight: 5, inWidth: 29, outChannels: 9, kernelHeight: 3,
+                                  kernelWidth: 3, padding: Padding2D(2), groups: 9))
+        for (i, s) in shapes.enumerated() {
+            let x = seededTensor(s.inputShape, seed: UInt64(50 + i)), w = seededTensor(s.weightShape, seed: UInt64(60 + i))
+            let b = seededTensor([s.outChannels], seed: UInt64(70 + i)), g = seededTensor(s.outputShape, seed: UInt64(80 + i))
+            let want = Tensor(zeros: s.outputShape)
+            conv2dForwardReference(want.data, x.data, w.data, b.data, s)
+            let rdx = Tensor(zeros: x.shape), rdw = Tensor(zeros: w.shape), rdb = Tensor(zeros: b.shape)
+            conv2dBackwardReference(rdx.data, rdw.data, rdb.data, g.data, x.data, w.data, s)
+            for blocked in [false, true] {
+                for threads in [1, 2] {
+                    ComputeThreads.with(threads: threads) {
+                        let what = "shape \(i) \(s.inputShape) blocked \(blocked) threads \(threads)"
+                        let y = Tensor(zeros: s.outputShape)
+                        if blocked { depthwise3x3ForwardBlocked(y.data, x.data, w.data, b.data, s) }
+                        else { depthwise3x3Forward(y.data, x.data, w.data, b.data, s) }
+                        assertClose(y, want, atol: 1e-4, rtol: 1e-4, "\(what) forward")
+                        for accumulate in [true, false] {
+                            let dx = Tensor(shape: x.shape, repeating: accumulate ? 0 : 9)
+                            let dw = Tensor(zeros: w.shape), db = Tensor(zeros: b.shape)
+                            if blocked { depthwise3x3BackwardBlocked(dx.data, dw.data, db.data, g.data, x.data, w.data, s, accumulate: accumulate) }
+                            else { depthwise3x3Backward(dx.data, dw.data, db.data, g.data, x.data, w.data, s, accumulate: accumulate) }
+                            assertClose(dx, rdx, atol: 1e-4, rtol: 1e-4, "\(what) dx accumulate \(accumulate)")
+                            assertClose(dw, rdw, atol: 3e-4, rtol: 1e-4, "\(what) dweight")
+                            assertClose(db, rdb, atol: 3e-4, rtol: 1e-4, "\(what) dbias")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    func testSamePaddingMatchesTensorFlowRule() {
+        // 8 wide, k3, s2: out 4, total pad 1 -> (0, 1) upper, (1, 0) lower.
+        XCTAssertEqual(Padding2D.same(inputHeight: 8, inputWidth: 7, kernel: (3, 3), stride: (2, 2)),
+                       Padding2D(top: 0, left: 1, bottom: 1, right: 1))
+        XCTAssertEqual(Padding2D.same(inputHeight: 8, inputWidth: 8, kernel: (3, 3), stride: (2, 2), lower: true),
+                       Padding2D(top: 1, left: 1, bottom: 0, right: 0))
+    }
+
+    func testShapeErrorsNameOpAndShapes() {
+        let x = Tensor(zeros: [1, 4, 5, 5]), w = Tensor(zeros: [6, 3, 3, 3])
+        XCTAssertThrowsError(try conv2d(x, w)) { e in
+            XCTAssertTrue("\(e)".contains("[conv2d]") && "\(e)".contains("[1, 4, 5, 5]") && "\(e)".contains("[6, 3, 3, 3]"), "\(e)")
+        }
+        XCTAssertThrowsError(try conv2d(Tensor(zeros: [1, 4, 2, 2]), Tensor(zeros: [2, 4, 3, 3]))) { e in
+            XCTAssertTrue("\(e)".contains("empty output"), "\(e)")
+        }
+    }
+}
