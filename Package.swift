@@ -58,7 +58,7 @@ let package = Package(
 
         // Teacher-engine throughput for tools/bench/teacher (release only).
         .executableTarget(name: "TeacherBench", dependencies: ["TeacherExport", "TensorKernels"],
-                          swiftSettings: fastNumerics),
+                          path: "tools/bench/TeacherBench", swiftSettings: fastNumerics),
         // tools/bench/kernels: times TensorKernels on MobileNetV2 layer shapes.
         .executableTarget(name: "KernelBench", dependencies: ["TensorKernels"],
                           path: "tools/bench/KernelBench", swiftSettings: fastNumerics),

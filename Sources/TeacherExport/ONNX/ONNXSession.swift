@@ -45,7 +45,11 @@ public final class ONNXSession {
             let start = profile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
             let outs = try step.op.run(inputs, step.outputTensors)
             if profile != nil {
-                let name = "\(type(of: step.op))".replacingOccurrences(of: "Op", with: "") + "(" + step.spec.opType + ")"
+                var name = "\(type(of: step.op))".replacingOccurrences(of: "Op", with: "") + "(" + step.spec.opType + ")"
+                if let c = step.op as? ConvOp, case .float(let w)? = inputs[1] {
+                    name += w.shape[1] == 1 ? " depthwise \(w.shape[2])x\(w.shape[3])" : " \(w.shape[2])x\(w.shape[3])"
+                    name += c.epilogue.isEmpty ? "" : " +epilogue"
+                }
                 profile![name, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             }
             for (k, o) in step.outputSlots.enumerated() where o >= 0 && k < outs.count { slots[o] = outs[k] }
