@@ -59,6 +59,9 @@ let package = Package(
         // Child process of EmbeddingStoreTests' SIGKILL-and-resume test.
         .executableTarget(name: "StoreFixtureWriter", dependencies: ["EmbeddingStore"],
                           path: "Tests/StoreFixtureWriter"),
+        // Teacher-engine throughput for tools/bench/teacher (release only).
+        .executableTarget(name: "TeacherBench", dependencies: ["TeacherExport", "TensorKernels"],
+                          path: "tools/bench/TeacherBench", swiftSettings: fastNumerics),
         // tools/bench/kernels: times TensorKernels on MobileNetV2 layer shapes.
         .executableTarget(name: "KernelBench", dependencies: ["TensorKernels"],
                           path: "tools/bench/KernelBench", swiftSettings: fastNumerics),

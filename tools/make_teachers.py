@@ -228,8 +228,12 @@ def measure_compute(path):
 
 
 def main():
+    # make_teachers.py OUTPUT_DIR [--only efficientnet_lite0|dinov2_vits14]
     out = sys.argv[1]
-    for build in (build_efficientnet_lite0, build_dinov2_vits14):
+    builds = {"efficientnet_lite0": build_efficientnet_lite0, "dinov2_vits14": build_dinov2_vits14}
+    if len(sys.argv) > 3 and sys.argv[2] == "--only":
+        builds = {sys.argv[3]: builds[sys.argv[3]]}
+    for build in builds.values():
         path, card = build(out)
         finish_card(path, card)
         print(f"make-teachers: wrote {path} and {path[:-5]}.json")

@@ -64,3 +64,26 @@ enum ONNXTestPaths {
         return String(decoding: o, as: UTF8.self)
     }
 }
+
+/// Tensor files written by tools/ort-reference.py: b"DTNS", u32 version 1, u32 rank,
+/// rank x i64 dims, float32 data (little-endian).
+enum TensorFile {
+    static func read(_ url: URL) throws -> Tensor {
+        let d = try Data(contentsOf: url)
+        func fail(_ why: String) -> NSError {
+            NSError(domain: "TensorFile", code: 1, userInfo: [NSLocalizedDescriptionKey: "\(url.path): \(why)"])
+        }
+        guard d.count >= 12, d.prefix(4) == Data("DTNS".utf8) else { throw fail("not a DTNS tensor file") }
+        return try d.withUnsafeBytes { (b: UnsafeRawBufferPointer) -> Tensor in
+            let version = b.loadUnaligned(fromByteOffset: 4, as: UInt32.self).littleEndian
+            let rank = Int(b.loadUnaligned(fromByteOffset: 8, as: UInt32.self).littleEndian)
+            guard version == 1, rank <= 8, d.count >= 12 + 8 * rank else { throw fail("bad header") }
+            let shape = (0..<rank).map { Int(b.loadUnaligned(fromByteOffset: 12 + 8 * $0, as: Int64.self).littleEndian) }
+            let n = shape.reduce(1, *), start = 12 + 8 * rank
+            guard shape.allSatisfy({ $0 >= 0 }), d.count == start + 4 * n else { throw fail("size does not match shape \(shape)") }
+            let t = Tensor(zeros: shape)
+            UnsafeMutableRawPointer(t.data).copyMemory(from: b.baseAddress! + start, byteCount: 4 * n)
+            return t
+        }
+    }
+}

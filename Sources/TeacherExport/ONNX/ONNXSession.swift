@@ -16,6 +16,8 @@ public final class ONNXSession {
     /// Whether graph-compile-time fusions (Conv+Clip/Relu, decomposed LayerNorm...) are applied.
     public let fusionEnabled: Bool
     private var plans: [String: ExecutionPlan] = [:]
+    /// When set, `run` accumulates wall time per operator type here (seconds).
+    public var profile: [String: Double]? = nil
 
     /// Prepares a session returning `outputs` (default: the graph's declared outputs).
     /// - Throws: `ONNXError.unknownTensor` for a name the graph does not hold.
@@ -40,7 +42,16 @@ public final class ONNXSession {
         for (name, s) in plan.inputSlots { slots[s] = feeds[name] }
         for step in plan.steps {
             let inputs = step.inputSlots.map { $0 >= 0 ? slots[$0] : nil }
+            let start = profile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
             let outs = try step.op.run(inputs, step.outputTensors)
+            if profile != nil {
+                var name = "\(type(of: step.op))".replacingOccurrences(of: "Op", with: "") + "(" + step.spec.opType + ")"
+                if let c = step.op as? ConvOp, case .float(let w)? = inputs[1] {
+                    name += w.shape[1] == 1 ? " depthwise \(w.shape[2])x\(w.shape[3])" : " \(w.shape[2])x\(w.shape[3])"
+                    name += c.epilogue.isEmpty ? "" : " +epilogue"
+                }
+                profile![name, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            }
             for (k, o) in step.outputSlots.enumerated() where o >= 0 && k < outs.count { slots[o] = outs[k] }
         }
         return try plan.outputSlots.map { s in

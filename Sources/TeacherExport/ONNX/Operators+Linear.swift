@@ -3,6 +3,16 @@ import TensorKernels
 /// MatMul (numpy semantics, batched with broadcasting) on float tensors.
 struct MatMulOp: ONNXOperator {
     let spec: NodeSpec
+    /// Set by graph fusion: input index of a bias over the last dim, added to the product.
+    var biasInput: Int? = nil
+    /// Set by graph fusion: input index of a same-shaped tensor added to the result (residual).
+    var residualInput: Int? = nil
+    /// Set by graph fusion: weight and bias with a per-column scale folded in (layer scale),
+    /// used instead of inputs 1 and `biasInput`.
+    var foldedWeight: Tensor? = nil
+    var foldedBias: Tensor? = nil
+    /// Set by graph fusion: scalar factors of the operands (Mul by constants) folded into the product.
+    var alpha: Float = 1
     init(_ spec: NodeSpec) throws { try spec.allowOnly([]); self.spec = spec }
 
     func infer(_ inputs: [ValueInfo?]) throws -> [ValueInfo] {
@@ -23,9 +33,26 @@ struct MatMulOp: ONNXOperator {
     }
 
     func run(_ inputs: [ONNXValue?], _ outputs: [Tensor?]) throws -> [ONNXValue] {
-        guard case .float(let a)? = inputs[0], case .float(let b)? = inputs[1] else { throw spec.shapeError("float inputs expected") }
+        guard case .float(let a)? = inputs[0], case .float(let w)? = inputs[1] else { throw spec.shapeError("float inputs expected") }
+        let b = foldedWeight ?? w
         let out = outputs[0]!
-        do { try matmulForward(into: out, a, b) } catch { throw spec.shapeError("\(error)") }
+        var bias: Tensor? = foldedBias
+        if bias == nil, let bi = biasInput, case .float(let t)? = inputs[bi] { bias = t }
+        var residual: Tensor? = nil
+        if let ri = residualInput, case .float(let t)? = inputs[ri] { residual = t }
+        if bias == nil && residual == nil {
+            do { try matmulForward(into: out, a, b, alpha: alpha) } catch { throw spec.shapeError("\(error)") }
+            return [.float(out)]
+        }
+        // out = residual + bias (broadcast over rows), then the product accumulates onto it.
+        if let r = residual {
+            if let bias = bias { broadcastBinaryForward(out, r, bias) { $0 + $1 } }
+            else { out.data.update(from: r.data, count: out.count) }
+        } else if let bias = bias {
+            let n = bias.count
+            for row in 0..<(out.count / n) { (out.data + row * n).update(from: bias.data, count: n) }
+        }
+        do { try matmulForward(into: out, a, b, alpha: alpha, accumulate: true) } catch { throw spec.shapeError("\(error)") }
         return [.float(out)]
     }
 }

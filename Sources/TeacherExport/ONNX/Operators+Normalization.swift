@@ -27,7 +27,11 @@ struct SoftmaxOp: ONNXOperator {
         guard case .float(let x)? = inputs[0] else { throw spec.shapeError("float input expected") }
         let (o, l, i) = try split(x.shape)
         let out = outputs[0]!
-        softmaxForward(out.data, x.data, outer: o, length: l, inner: i, log: log)
+        if i == 1 && !log {
+            softmaxLastAxisForward(out.data, x.data, rows: o, length: l)
+        } else {
+            softmaxForward(out.data, x.data, outer: o, length: l, inner: i, log: log)
+        }
         return [.float(out)]
     }
 }
@@ -45,6 +49,11 @@ struct LayerNormOp: ONNXOperator {
         epsilon = try spec.float("epsilon", default: 1e-5)
         let stash = try spec.int("stash_type", default: 1)
         guard stash == 1 else { throw spec.unsupported("stash_type \(stash) (float32 statistics only)") }
+    }
+
+    /// A LayerNorm built by graph fusion (from the decomposed form).
+    init(spec: NodeSpec, axis: Int, epsilon: Float) {
+        self.spec = spec; self.axis = axis; self.epsilon = epsilon
     }
     func infer(_ inputs: [ValueInfo?]) throws -> [ValueInfo] {
         guard let x = inputs[0], x.type == .float32 else { throw spec.shapeError("needs a float input") }
@@ -73,8 +82,11 @@ struct LayerNormOp: ONNXOperator {
         let out = outputs[0]!
         let mean = outputs.count > 1 && outputs[1] != nil ? outputs[1]! : Tensor(zeros: [rows])
         let rstd = outputs.count > 2 && outputs[2] != nil ? outputs[2]! : Tensor(zeros: [rows])
-        layerNormForward(out.data, mean.data, rstd.data, x.data, scale.map { UnsafePointer($0.data) },
-                         bias.map { UnsafePointer($0.data) }, epsilon: epsilon, rows: rows, dim: dim)
+        // Keep the scratch and materialised parameters alive while the kernel uses their pointers.
+        withExtendedLifetime((scale, bias, mean, rstd)) {
+            layerNormForward(out.data, mean.data, rstd.data, x.data, scale.map { UnsafePointer($0.data) },
+                             bias.map { UnsafePointer($0.data) }, epsilon: epsilon, rows: rows, dim: dim)
+        }
         var result: [ONNXValue] = [.float(out)]
         if outputs.count > 1 { result.append(.float(mean)) }
         if outputs.count > 2 { result.append(.float(rstd)) }
