@@ -59,7 +59,7 @@ def time_torch(threads, steps, warmup, batch, res, classes, teacher_dim):
     median = sorted(times)[len(times) // 2]
     print(json.dumps({"impl": "torch", "threads": threads, "images_per_s": batch / median, "step_s": median,
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                      "loss": float(loss)}, sort_keys=True))
+                      "loss": loss.detach().item()}, sort_keys=True))
 
 
 def report(path):

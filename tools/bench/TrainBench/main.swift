@@ -21,7 +21,7 @@ func now() -> Double {
 
 func peakRSSMegabytes() -> Double {
     var usage = rusage()
-    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+    getrusage(RUSAGE_SELF.rawValue, &usage)
     return Double(usage.ru_maxrss) / 1024   // Linux reports KiB
 }
 
