@@ -90,7 +90,7 @@ extension Distill {
             let sources = try ExportSources.scan(imageRoot: images, splitFile: split, syntheticRoot: synthetic,
                                                  classOrder: classOrder)
             let (shardIndex, shardCount) = try Self.shardSpec(shard)
-            let teacherModel = try ONNXTeacher(modelPath: teacher, name: cardName(), embeddingOutput: embeddingOutput,
+            let teacherModel = try ONNXTeacher(modelPath: teacher, name: try card()?.name, embeddingOutput: embeddingOutput,
                                                logitsOutput: logitsOutput, inputSize: preprocessing.size)
             let imagesPerBatch = max(1, batch / viewCount)
             let exporter = try Exporter(configuration: ExportConfiguration(
@@ -121,17 +121,16 @@ extension Distill {
 
         private var cardPath: String { URL(fileURLWithPath: teacher).deletingPathExtension().path + ".json" }
 
-        private func cardName() -> String? {
-            guard let data = FileManager.default.contents(atPath: cardPath),
-                  let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
-            return object["name"] as? String
+        /// The model card beside the teacher, if any.
+        private func card() throws -> ModelCard? {
+            FileManager.default.fileExists(atPath: cardPath) ? try ModelCard(contentsOf: URL(fileURLWithPath: cardPath)) : nil
         }
 
         /// The model card's preprocessing with command-line overrides; flags alone without a card.
         private func teacherPreprocessing() throws -> TeacherPreprocessing {
             var p: TeacherPreprocessing
-            if let data = FileManager.default.contents(atPath: cardPath) {
-                p = try TeacherPreprocessing(modelCard: data, name: cardPath)
+            if let card = try card() {
+                p = card.preprocessing
             } else {
                 guard let size, let mean, let std else {
                     throw ValidationError("\(teacher) has no model card (\(cardPath)): give --size, --mean and --std")

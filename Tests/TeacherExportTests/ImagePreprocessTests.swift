@@ -36,22 +36,6 @@ final class ImagePreprocessTests: XCTestCase {
     }
 
     /// Both model cards in ../shared/models parse to the rule and constants they state.
-    func testModelCardsParse() throws {
-        let models = ImageFixtures.packageRoot.appendingPathComponent("../shared/models").standardizedFileURL
-        let eff = try TeacherPreprocessing(modelCard: Data(contentsOf: models.appendingPathComponent("efficientnet_lite0.json")),
-                                           name: "efficientnet_lite0.json")
-        XCTAssertEqual(eff, TeacherPreprocessing(size: 224, resizeShorter: 224, filter: .bilinear,
-                                                 mean: [127, 127, 127], std: [128, 128, 128]))
-        let mob = try TeacherPreprocessing(modelCard: Data(contentsOf: models.appendingPathComponent("mobilenet_v2_1.0_224.json")),
-                                           name: "mobilenet_v2_1.0_224.json")
-        XCTAssertEqual(mob.mean, [128, 128, 128])
-        XCTAssertEqual(mob.size, 224)
-        let bad = Data(#"{"input": {"size": 224}, "preprocessing": {"rule": "resize to 256 then crop", "mean": [0,0,0], "std": [1,1,1]}}"#.utf8)
-        XCTAssertThrowsError(try TeacherPreprocessing(modelCard: bad, name: "odd.json")) { error in
-            XCTAssertTrue("\(error)".contains("odd.json"), "\(error)")
-        }
-    }
-
     /// Python's round (half to even) decides the long side: 3 * 224 / 2 = 336 exactly, and
     /// 225 * 224 / 448 = 112.5 rounds to 112.
     func testEvalGeometryRounding() {

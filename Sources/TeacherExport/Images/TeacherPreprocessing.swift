@@ -30,30 +30,6 @@ public struct TeacherPreprocessing: Codable, Equatable, Sendable {
         self.std = std
     }
 
-    /// Reads `input.size` and `preprocessing.mean/std` from a model card (the JSON files
-    /// beside the ONNX teachers) and checks that its rule is the one implemented here.
-    public init(modelCard data: Data, name: String) throws {
-        struct Card: Decodable {
-            struct Input: Decodable { let size: Int; let channel_order: String? }
-            struct Pre: Decodable { let rule: String; let mean: [Float]; let std: [Float]; let scale: String? }
-            let input: Input
-            let preprocessing: Pre
-        }
-        let card: Card
-        do { card = try JSONDecoder().decode(Card.self, from: data) } catch {
-            throw PreprocessingError.badModelCard(name: name, reason: "\(error)")
-        }
-        let rule = card.preprocessing.rule.lowercased()
-        for needle in ["shorter", "bilinear", "center crop"] where !rule.contains(needle) {
-            throw PreprocessingError.badModelCard(name: name, reason: "preprocessing rule lacks \"\(needle)\": \(card.preprocessing.rule)")
-        }
-        if let order = card.input.channel_order, order.uppercased() != "RGB" {
-            throw PreprocessingError.badModelCard(name: name, reason: "channel order \(order), only RGB is supported")
-        }
-        self.init(size: card.input.size, filter: .bilinear, mean: card.preprocessing.mean, std: card.preprocessing.std)
-        try validate(name: name)
-    }
-
     /// Throws when sizes are not positive or mean/std are not three finite values (std > 0).
     public func validate(name: String = "preprocessing") throws {
         if size <= 0 || resizeShorter < size {
@@ -136,12 +112,10 @@ public struct EvalGeometry: Equatable, Sendable {
 
 /// A preprocessing description that cannot be used, naming its source.
 public enum PreprocessingError: Error, CustomStringConvertible, Equatable {
-    case badModelCard(name: String, reason: String)
     case badValue(name: String, reason: String)
 
     public var description: String {
         switch self {
-        case .badModelCard(let n, let r): return "model card \(n): \(r)"
         case .badValue(let n, let r): return "\(n): \(r)"
         }
     }

@@ -1,40 +1,5 @@
 import Foundation
 
-/// How a teacher's input image is produced from a decoded RGB image.
-///
-/// Filled from a model card (`ModelCard.preprocessing`) or, for a model without a
-/// card, from command-line flags. Values are in pixel units (0...255):
-/// `x[c] = (pixel[c] - mean[c]) / std[c]`.
-public struct TeacherPreprocessing: Equatable, Sendable, Codable {
-    /// How the image is brought to `size` x `size`.
-    public enum Resize: String, Equatable, Sendable, Codable {
-        /// Resize so the shorter side is `size` (bilinear), then center-crop `size` x `size`.
-        case shorterSideThenCenterCrop = "shorter-side-center-crop"
-        /// Resize both sides to `size` (aspect ratio not kept).
-        case stretch
-    }
-
-    /// Model input tensor name; nil: the model's only input.
-    public var inputName: String?
-    /// Square input side in pixels.
-    public var size: Int
-    /// Per-channel mean (RGB, pixel units 0...255).
-    public var mean: [Float]
-    /// Per-channel standard deviation (RGB, pixel units).
-    public var std: [Float]
-    public var resize: Resize
-
-    /// Validated preprocessing; throws for a non-positive size or a std of 0.
-    public init(inputName: String? = nil, size: Int, mean: [Float], std: [Float],
-                resize: Resize = .shorterSideThenCenterCrop) throws {
-        guard size > 0, mean.count == 3, std.count == 3, std.allSatisfy({ $0 > 0 && $0.isFinite }),
-              mean.allSatisfy({ $0.isFinite }) else {
-            throw ONNXError.badInput("preprocessing: size \(size) must be > 0, mean \(mean) and std \(std) three finite values with std > 0")
-        }
-        self.inputName = inputName; self.size = size; self.mean = mean; self.std = std; self.resize = resize
-    }
-}
-
 /// A teacher model card: the JSON file next to an ONNX teacher (../shared/models/*.json,
 /// tools/make-teachers) describing its input, preprocessing and outputs.
 public struct ModelCard: Equatable, Sendable {
@@ -51,7 +16,10 @@ public struct ModelCard: Equatable, Sendable {
     public let file: String
     /// sha256 of the ONNX file (hex), when the card records it.
     public let sha256: String?
+    /// Name of the model's image input.
+    public let inputName: String
     public let inputShape: [Int?]
+    /// Resize, crop and normalisation of the input (the image pipeline's type).
     public let preprocessing: TeacherPreprocessing
     public let outputs: [Output]
     /// GFLOPs per image, when the card records it (compute.gflops_per_image).
@@ -104,20 +72,17 @@ public struct ModelCard: Equatable, Sendable {
         if let scale = pre["scale"] as? String, !scale.contains("0..255") {
             throw bad("preprocessing.scale '\(scale)': only pixel-unit (0..255) mean/std are understood")
         }
-        let rule = try string(pre, "rule", "preprocessing.")
-        let resize: TeacherPreprocessing.Resize
-        if let r = pre["resize"] as? String {
-            guard let v = TeacherPreprocessing.Resize(rawValue: r) else { throw bad("unknown preprocessing.resize '\(r)'") }
-            resize = v
-        } else if rule.lowercased().contains("shorter side") && rule.lowercased().contains("center crop") {
-            resize = .shorterSideThenCenterCrop
-        } else {
-            throw bad("preprocessing.rule '\(rule)' is not a known resize rule; add \"resize\": \"shorter-side-center-crop\" or \"stretch\"")
+        // The pipeline implements one rule: PIL-bilinear resize of the shorter side, centre crop.
+        let rule = try string(pre, "rule", "preprocessing.").lowercased()
+        for needle in ["shorter", "bilinear", "center crop"] where !rule.contains(needle) {
+            throw bad("preprocessing.rule lacks \"\(needle)\": only the shorter-side bilinear resize + center crop rule is supported")
         }
-        do {
-            preprocessing = try TeacherPreprocessing(inputName: try string(input, "name", "input."), size: size,
-                                                     mean: mean, std: std, resize: resize)
-        } catch { throw bad("\(error)") }
+        if let order = input["channel_order"] as? String, order.uppercased() != "RGB" {
+            throw bad("input.channel_order \(order): only RGB is supported")
+        }
+        inputName = try string(input, "name", "input.")
+        preprocessing = TeacherPreprocessing(size: size, mean: mean, std: std)
+        do { try preprocessing.validate(name: path) } catch { throw bad("\(error)") }
         guard let outs = root["outputs"] as? [[String: Any]], !outs.isEmpty else { throw bad("missing array 'outputs'") }
         outputs = try outs.enumerated().map { i, o in
             Output(name: try string(o, "name", "outputs[\(i)]."), shape: try dims(o["shape"], "outputs[\(i)].shape"),
