@@ -1,0 +1,163 @@
+import Foundation
+import XCTest
+
+/// `distill sweep` end to end on the small real Caltech stores of StudentTrainTests.
+final class SweepCommandTests: XCTestCase {
+    private var work: URL!
+
+    override func setUpWithError() throws {
+        work = FileManager.default.temporaryDirectory
+            .appendingPathComponent("sweep-cli-\(getpid())-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: work) }
+
+    private func fixture(_ name: String) -> String {
+        DistillBinary.root.appendingPathComponent("Tests/StudentTrainTests/Fixtures/\(name).h5").path
+    }
+
+    private func probe() throws -> String {
+        let out = work.appendingPathComponent("probe.bin").path
+        let r = try DistillBinary.run(["probe", "--train", fixture("caltech5-train"), "--test", fixture("caltech5-test"),
+                                       "--out", out, "--threads", "1"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        return out
+    }
+
+    /// Writes a sweep file in the work directory (store paths absolute, probe relative to the file).
+    private func writeConfig(_ body: String, probe: Bool = true) throws -> String {
+        let path = work.appendingPathComponent("sweep.yaml").path
+        let text = """
+        stores:
+          train: \(fixture("caltech5-train"))
+          test: \(fixture("caltech5-test"))
+        \(probe ? "  probe: probe.bin\n" : "")\(body)
+        """
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    private let miniature = """
+    base:
+      student: small_cnn
+      epochs: 2
+      batch-size: 16
+      seed: 3
+    grid:
+      lr: [0.003, 0.01]
+      kd: [1, 0]
+    """
+
+    private func readCSV(_ path: String) throws -> [[String]] {
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        return text.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+    }
+
+    func testMiniatureSweepWritesTablesAndPlotsAndSkipsFinishedRunsOnRestart() throws {
+        // The plots need the venv's matplotlib; tools/setup makes it and tools/test sets DISTILL_PYTHON.
+        let python = ProcessInfo.processInfo.environment["DISTILL_PYTHON"]
+            ?? DistillBinary.root.appendingPathComponent(".venv/bin/python").path
+        guard FileManager.default.isExecutableFile(atPath: python) else {
+            return XCTFail("no Python at \(python) for tools/plot_sweep.py: run tools/setup or set DISTILL_PYTHON")
+        }
+        _ = try probe()
+        let config = try writeConfig(miniature)
+        let out = work.appendingPathComponent("out").path
+        let arguments = ["sweep", "--config", config, "--out", out, "--parallel", "2", "--threads", "2"]
+        let first = try DistillBinary.run(arguments)
+        XCTAssertEqual(first.status, 0, first.stdout + first.stderr)
+        XCTAssert(first.stdout.contains("runs: 4 trained, 0 already finished, 0 failed"), first.stdout)
+        XCTAssert(first.stdout.contains("[3/4] lr=0.01_kd=1: best test top-1"), first.stdout)
+
+        let rows = try readCSV(out + "/results.csv")
+        XCTAssertEqual(rows.first, ["run", "lr", "kd", "status", "best_top1", "best_epoch", "last_top1", "last_top5",
+                                    "wall_seconds", "run_dir"])
+        XCTAssertEqual(rows.count, 5, "header + one row per run")
+        XCTAssertEqual(rows.dropFirst().map { $0[0] }, ["lr=0.003_kd=1", "lr=0.003_kd=0", "lr=0.01_kd=1", "lr=0.01_kd=0"])
+        for row in rows.dropFirst() {
+            XCTAssertEqual(row.count, 10)
+            XCTAssertEqual(row[3], "finished")
+            let best = try XCTUnwrap(Double(row[4])), last = try XCTUnwrap(Double(row[6]))
+            XCTAssert(best >= last && best > 0.3 && best <= 1, "5 classes, 2 epochs: best \(best), last \(last)")
+            // The table reports what the run itself recorded, and the run used the swept values.
+            let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: row[9] + "/summary.json"))) as! [String: Any]
+            XCTAssertEqual(summary["bestTop1"] as? Double ?? -1, best, accuracy: 1e-6)
+            let config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: row[9] + "/config.json"))) as! [String: Any]
+            XCTAssertEqual(config["learningRate"] as? Double, Double(row[1]))
+            XCTAssertEqual(config["kdWeight"] as? Double, Double(row[2]))
+            XCTAssertEqual(config["epochs"] as? Int, 2)
+        }
+        let md = try String(contentsOfFile: out + "/results.md", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(md.count, 6)
+        for png in ["test_top1_per_epoch.png", "top1_vs_lr.png", "top1_vs_kd.png"] {
+            let data = try Data(contentsOf: URL(fileURLWithPath: out + "/plots/" + png))
+            XCTAssertEqual(Array(data.prefix(4)), [0x89, 0x50, 0x4E, 0x47], "\(png) is a PNG")
+        }
+
+        // Restart: nothing is trained again.
+        let again = try DistillBinary.run(arguments)
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssert(again.stdout.contains("runs: 0 trained, 4 already finished, 0 failed"), again.stdout)
+        XCTAssertEqual(try readCSV(out + "/results.csv"), rows, "a restart reports the same table")
+
+        // An interrupted run (no summary yet, checkpoints present) resumes; one with a changed base option retrains.
+        try FileManager.default.removeItem(atPath: rows[2][9] + "/summary.json")
+        let resumed = try DistillBinary.run(arguments + ["--no-plots"])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssert(resumed.stdout.contains("[2/4] lr=0.003_kd=0: resuming"), resumed.stdout)
+        XCTAssert(resumed.stdout.contains("runs: 1 trained, 3 already finished, 0 failed"), resumed.stdout)
+        XCTAssert(try String(contentsOfFile: rows[2][9] + "/train.log", encoding: .utf8).contains("resumed"))
+        XCTAssertEqual(try readCSV(out + "/results.csv").map { Array($0.prefix(7)) }, rows.map { Array($0.prefix(7)) },
+                       "the resumed run ends with the same accuracies")
+    }
+
+    func testRandomSearchRunsSequentiallyFromARelativeConfig() throws {
+        _ = try probe()
+        let config = try writeConfig("""
+        base:
+          student: small_cnn
+          epochs: 1
+          batch-size: 32
+        random:
+          n: 2
+          seed: 5
+          parameters:
+            lr: {log-uniform: [0.001, 0.01]}
+            student: {choice: [small_cnn, small_cnn@0.5]}
+        """)
+        let out = work.appendingPathComponent("random").path
+        let r = try DistillBinary.run(["sweep", "--config", config, "--out", out, "--threads", "1", "--no-plots"])
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        XCTAssert(r.stdout.contains("plots: skipped (--no-plots)"), r.stdout)
+        let rows = try readCSV(out + "/results.csv")
+        XCTAssertEqual(rows.first?.prefix(4), ["run", "lr", "student", "status"])
+        XCTAssertEqual(rows.count, 3)
+        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/manifest.json"))) as! [String: Any]
+        XCTAssertEqual((manifest["runs"] as? [Any])?.count, 2)
+        for row in rows.dropFirst() {
+            let lr = try XCTUnwrap(Double(row[1]))
+            XCTAssert((0.001...0.01).contains(lr), "lr \(lr)")
+            XCTAssert(["small_cnn", "small_cnn@0.5"].contains(row[2]), row[2])
+        }
+    }
+
+    func testBadKeysAndValuesAreRefusedNamingThem() throws {
+        let unknown = try writeConfig("grid:\n  learning-rate: [0.1]\n", probe: false)
+        let a = try DistillBinary.run(["sweep", "--config", unknown, "--out", work.appendingPathComponent("a").path])
+        XCTAssertNotEqual(a.status, 0)
+        XCTAssert(a.stderr.contains("unknown parameter 'learning-rate'"), a.stderr)
+
+        let badValue = try writeConfig("grid:\n  lr: [0.1, fast]\n", probe: false)
+        let b = try DistillBinary.run(["sweep", "--config", badValue, "--out", work.appendingPathComponent("b").path])
+        XCTAssertNotEqual(b.status, 0)
+        XCTAssert(b.stderr.contains("grid.lr: bad value 'fast'"), b.stderr)
+
+        // Values the training options refuse are reported with the run and the flag before anything trains.
+        let badStudent = try writeConfig("grid:\n  student: [small_cnn, vgg16]\n", probe: false)
+        let c = try DistillBinary.run(["sweep", "--config", badStudent, "--out", work.appendingPathComponent("c").path])
+        XCTAssertNotEqual(c.status, 0)
+        XCTAssert(c.stderr.contains("sweep run student=vgg16") && c.stderr.contains("unknown student 'vgg16'"), c.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: work.appendingPathComponent("c/runs").path))
+    }
+}
