@@ -121,7 +121,7 @@ extension SweepDefinition {
 
     /// `lr=0.001_student=small_cnn@2`, with characters unsafe in file names replaced by `-`.
     static func runName(_ varied: [SweepRun.Assignment]) -> String {
-        let safe = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.@=+-")
+        let safe = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._@=+-")
         return varied.map { "\($0.name)=\($0.value.argument)" }.joined(separator: "_")
             .map { safe.contains($0) ? $0 : "-" }.reduce(into: "") { $0.append($1) }
     }
