@@ -20,6 +20,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 FIXED = ["run", "status", "best_top1", "best_epoch", "last_top1", "last_top5", "wall_seconds", "run_dir"]
 
@@ -69,6 +70,7 @@ def plot_curves(rows, out):
         if xs:
             ax.plot(xs, ys, marker="o", markersize=3, label=r["run"])
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("test top-1 (%)")
     ax.set_title("test top-1 per epoch")
     ax.grid(alpha=0.3)

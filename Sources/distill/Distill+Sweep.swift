@@ -114,8 +114,14 @@ final class SweepRunner {
         self.total = total
     }
 
+    /// Children in flight, stopped with the sweep on SIGINT/SIGTERM.
+    private var running: [ObjectIdentifier: Process] = [:]
+    private var signalSources: [DispatchSourceSignal] = []
+    private var interrupted = false
+
     /// Results in run order; skips finished runs, resumes interrupted ones.
     func execute(runs: [SweepRun], expected: [TrainingConfiguration], parallel: Int) -> [SweepResult] {
+        stopChildrenOnSignals()
         var results = [SweepResult?](repeating: nil, count: runs.count)
         let slots = DispatchSemaphore(value: parallel)
         let group = DispatchGroup()
@@ -194,18 +200,53 @@ final class SweepRunner {
         process.standardError = log
         process.terminationHandler = { p in
             try? log.close()
-            completion(p.terminationStatus)
+            let stopping = self.locked { () -> Bool in
+                self.running[ObjectIdentifier(p)] = nil
+                return self.interrupted
+            }
+            // A child stopped by the sweep's own interruption is not a failed run.
+            if !stopping { completion(p.terminationStatus) }
         }
-        try process.run()
+        try locked {
+            try process.run()
+            running[ObjectIdentifier(process)] = process
+        }
         say("\(label): \(resuming ? "resuming" : "started")")
     }
 
     /// One progress line (and a state update) at a time: children finish on other threads.
     private func say(_ line: String, _ update: () -> Void = {}) {
+        locked {
+            update()
+            print(line)
+        }
+    }
+
+    private func locked<T>(_ body: () throws -> T) rethrows -> T {
         lock.lock()
         defer { lock.unlock() }
-        update()
-        print(line)
+        return try body()
+    }
+
+    /// On SIGINT or SIGTERM, stops the running `distill train` children (they resume
+    /// from their last checkpoint when the sweep is run again) and exits 128 + signal.
+    private func stopChildrenOnSignals() {
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { [unowned self] in
+                let children = self.locked { () -> [Process] in
+                    self.interrupted = true
+                    return Array(self.running.values)
+                }
+                for child in children { kill(child.processIdentifier, SIGTERM) }
+                for child in children { child.waitUntilExit() }
+                print("sweep interrupted: \(children.count) run(s) stopped; run the same command again to resume")
+                exit(128 + sig)
+            }
+            source.resume()
+            signalSources.append(source)
+        }
     }
 
     static func describe(_ s: TrainingSummary) -> String {

@@ -112,6 +112,45 @@ final class SweepCommandTests: XCTestCase {
                        "the resumed run ends with the same accuracies")
     }
 
+    func testASweepStoppedWithSIGTERMStopsItsRunAndResumesToTheSameResult() throws {
+        _ = try probe()
+        let config = try writeConfig("""
+        base:
+          student: small_cnn
+          epochs: 8
+          batch-size: 16
+        grid:
+          lr: [0.003]
+        """)
+        let reference = work.appendingPathComponent("reference").path
+        let r = try DistillBinary.run(["sweep", "--config", config, "--out", reference, "--threads", "1", "--no-plots"])
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+
+        let out = work.appendingPathComponent("stopped").path
+        let arguments = ["sweep", "--config", config, "--out", out, "--threads", "1", "--no-plots"]
+        let run = out + "/runs/lr=0.003"
+        let sweep = try DistillBinary.start(arguments)
+        let deadline = Date().addingTimeInterval(60)
+        while !FileManager.default.fileExists(atPath: run + "/last.ckpt"), Date() < deadline { usleep(20_000) }
+        kill(sweep.processIdentifier, SIGTERM)
+        sweep.waitUntilExit()
+        XCTAssertEqual(sweep.terminationStatus, 128 + SIGTERM)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: run + "/summary.json"),
+                       "the run finished before the sweep was stopped; the test proves nothing")
+        // The child was stopped with the sweep: its metrics stop growing.
+        let size = { (try? FileManager.default.attributesOfItem(atPath: run + "/metrics.jsonl")[.size] as? Int) ?? -1 }
+        let before = size()
+        usleep(1_000_000)
+        XCTAssertEqual(size(), before, "distill train kept running after the sweep was stopped")
+
+        let resumed = try DistillBinary.run(arguments)
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssert(resumed.stdout.contains("[1/1] lr=0.003: resuming"), resumed.stdout)
+        let a = try readCSV(reference + "/results.csv"), b = try readCSV(out + "/results.csv")
+        XCTAssertEqual(a.map { Array($0.prefix(7)) }, b.map { Array($0.prefix(7)) },
+                       "the resumed run reaches the uninterrupted run's accuracies")
+    }
+
     func testRandomSearchRunsSequentiallyFromARelativeConfig() throws {
         _ = try probe()
         let config = try writeConfig("""
