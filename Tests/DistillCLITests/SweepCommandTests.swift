@@ -179,6 +179,54 @@ final class SweepCommandTests: XCTestCase {
             XCTAssert((0.001...0.01).contains(lr), "lr \(lr)")
             XCTAssert(["small_cnn", "small_cnn@0.5"].contains(row[2]), row[2])
         }
+
+        // A changed base option makes the same points other experiments: they train again.
+        let text = try String(contentsOfFile: config, encoding: .utf8)
+        try text.replacingOccurrences(of: "batch-size: 32", with: "batch-size: 16").write(toFile: config, atomically: true, encoding: .utf8)
+        let again = try DistillBinary.run(["sweep", "--config", config, "--out", out, "--threads", "1", "--no-plots"])
+        XCTAssertEqual(again.status, 0, again.stdout + again.stderr)
+        XCTAssert(again.stdout.contains("configuration changed since the last sweep"), again.stdout)
+        XCTAssert(again.stdout.contains("runs: 2 trained, 0 already finished, 0 failed"), again.stdout)
+        let config0 = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: rows[1][9] + "/config.json"))) as! [String: Any]
+        XCTAssertEqual(config0["batchSize"] as? Int, 16)
+    }
+
+    func testEveryParameterNameIsADistillTrainOption() throws {
+        // All options are checked by the training options parser before the stores are opened,
+        // so a sweep over missing stores reaching the store check proves every name parses.
+        let path = work.appendingPathComponent("all.yaml").path
+        try """
+        stores: {train: missing-train.h5, test: missing-test.h5}
+        base:
+          student: mobilenet_v2@0.5
+          epochs: 3
+          batch-size: 8
+          seed: 1
+          optimizer: sgd
+          weight-decay: 0.0001
+          momentum: 0.8
+          schedule: step
+          warmup-epochs: 1
+          step-epochs: 2
+          step-gamma: 0.5
+          ce: 1
+          kd: 0.5
+          au: 2
+          align-weight: 1.5
+          uniform-weight: 0.5
+          alpha: 1
+          t: 3
+          temperature: 2
+          dropout: 0.1
+          records: real
+          eval-every: 2
+          init-from: teacher.onnx
+        grid:
+          lr: [0.1]
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        let r = try DistillBinary.run(["sweep", "--config", path, "--out", work.appendingPathComponent("x").path])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssert(r.stderr.contains("missing-train.h5 does not exist"), r.stderr)
     }
 
     func testBadKeysAndValuesAreRefusedNamingThem() throws {
