@@ -189,6 +189,21 @@ final class SweepCommandTests: XCTestCase {
         XCTAssert(again.stdout.contains("runs: 2 trained, 0 already finished, 0 failed"), again.stdout)
         let config0 = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: rows[1][9] + "/config.json"))) as! [String: Any]
         XCTAssertEqual(config0["batchSize"] as? Int, 16)
+
+        // Other stores in the same output directory would mix experiments: refused.
+        let otherStores = try String(contentsOfFile: config, encoding: .utf8)
+            .replacingOccurrences(of: "test: \(fixture("caltech5-test"))", with: "test: \(fixture("caltech5-train"))")
+        try otherStores.write(toFile: config, atomically: true, encoding: .utf8)
+        let refused = try DistillBinary.run(["sweep", "--config", config, "--out", out, "--threads", "1", "--no-plots"])
+        XCTAssertEqual(refused.status, 64)
+        XCTAssert(refused.stderr.contains("holds a sweep over other stores"), refused.stderr)
+    }
+
+    func testHelpNamesTheOptionsAndTheSchemaDocument() throws {
+        let r = try DistillBinary.run(["sweep", "--help"])
+        XCTAssertEqual(r.status, 0)
+        XCTAssert(r.stdout.contains("USAGE: distill sweep --config <config> [--out <out>] [--parallel <parallel>] [--threads <threads>] [--no-plots]"), r.stdout)
+        XCTAssert(r.stdout.contains("docs/sweeps.md"), r.stdout)
     }
 
     func testEveryParameterNameIsADistillTrainOption() throws {
@@ -232,8 +247,8 @@ final class SweepCommandTests: XCTestCase {
     func testBadKeysAndValuesAreRefusedNamingThem() throws {
         let unknown = try writeConfig("grid:\n  learning-rate: [0.1]\n", probe: false)
         let a = try DistillBinary.run(["sweep", "--config", unknown, "--out", work.appendingPathComponent("a").path])
-        XCTAssertNotEqual(a.status, 0)
-        XCTAssert(a.stderr.contains("unknown parameter 'learning-rate'"), a.stderr)
+        XCTAssertEqual(a.status, 64, "a usage error")
+        XCTAssert(a.stderr.contains("sweep.yaml: sweep grid: unknown parameter 'learning-rate' (known: student, epochs,"), a.stderr)
 
         let badValue = try writeConfig("grid:\n  lr: [0.1, fast]\n", probe: false)
         let b = try DistillBinary.run(["sweep", "--config", badValue, "--out", work.appendingPathComponent("b").path])
