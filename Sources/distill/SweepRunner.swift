@@ -32,8 +32,10 @@ final class SweepRunner {
             let directory = outURL.appendingPathComponent("runs").appendingPathComponent(run.name)
             let label = "[\(i + 1)/\(total)] \(run.name)"
             if let summary = finishedSummary(directory, expected[i]) {
-                results[i] = SweepResult(run: run, status: .finished, summary: summary, runDirectory: directory.path)
-                say("\(label): already finished, " + Self.describe(summary)) { self.skipped += 1 }
+                say("\(label): already finished, " + Self.describe(summary)) {
+                    results[i] = SweepResult(run: run, status: .finished, summary: summary, runDirectory: directory.path)
+                    self.skipped += 1
+                }
                 continue
             }
             slots.wait()
@@ -52,7 +54,7 @@ final class SweepRunner {
                         finish(SweepResult(run: run, status: .finished, summary: summary, runDirectory: directory.path))
                     } else {
                         finish(SweepResult(run: run, status: .failed, summary: nil, runDirectory: directory.path,
-                                           message: "distill train exited with status \(status); see \(directory.path)/train.log"))
+                                           message: "distill train exited with status \(status) (\(Self.lastLine(of: directory.appendingPathComponent("train.log")))); log: \(directory.path)/train.log"))
                     }
                 }
             } catch {
@@ -150,6 +152,14 @@ final class SweepRunner {
             source.resume()
             signalSources.append(source)
         }
+    }
+
+    /// A failed child's message: its last `Error:` line (argument-parser prints usage after it),
+    /// else its last non-empty line.
+    static func lastLine(of url: URL) -> String {
+        let text = (try? String(contentsOf: url, encoding: .utf8)) ?? ""
+        let lines = text.split(separator: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+        return (lines.last { $0.hasPrefix("Error:") } ?? lines.last).map(String.init) ?? "no output"
     }
 
     static func describe(_ s: TrainingSummary) -> String {

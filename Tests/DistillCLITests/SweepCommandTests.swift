@@ -117,7 +117,7 @@ final class SweepCommandTests: XCTestCase {
         let config = try writeConfig("""
         base:
           student: small_cnn
-          epochs: 8
+          epochs: 20
           batch-size: 16
         grid:
           lr: [0.003]
@@ -197,6 +197,21 @@ final class SweepCommandTests: XCTestCase {
         let refused = try DistillBinary.run(["sweep", "--config", config, "--out", out, "--threads", "1", "--no-plots"])
         XCTAssertEqual(refused.status, 64)
         XCTAssert(refused.stderr.contains("holds a sweep over other stores"), refused.stderr)
+    }
+
+    func testFailedRunsAreTabulatedWithTheirReasonAndTheSweepExitsOne() throws {
+        // KD without a probe: every `distill train` child refuses to start.
+        let config = try writeConfig("base: {student: small_cnn, epochs: 1}\ngrid:\n  lr: [0.01, 0.02]\n", probe: false)
+        let out = work.appendingPathComponent("failed").path
+        let r = try DistillBinary.run(["sweep", "--config", config, "--out", out, "--threads", "1", "--no-plots"])
+        XCTAssertEqual(r.status, 1, r.stdout + r.stderr)
+        XCTAssert(r.stdout.contains("[1/2] lr=0.01: FAILED: distill train exited with status"), r.stdout)
+        XCTAssert(r.stdout.contains("--probe FILE"), "the child's own message is shown: \(r.stdout)")
+        XCTAssert(r.stdout.contains("runs: 0 trained, 0 already finished, 2 failed"), r.stdout)
+        let rows = try readCSV(out + "/results.csv")
+        XCTAssertEqual(rows.count, 3)
+        XCTAssertEqual(rows.dropFirst().map { $0[2] }, ["failed", "failed"])
+        XCTAssertEqual(rows.dropFirst().map { $0[3] }, ["", ""], "no accuracy for a failed run")
     }
 
     func testHelpNamesTheOptionsAndTheSchemaDocument() throws {
