@@ -137,7 +137,10 @@ final class SweepRunner {
     /// from their last checkpoint when the sweep is run again) and exits 128 + signal.
     private func stopChildrenOnSignals() {
         for sig in [SIGINT, SIGTERM] {
-            signal(sig, SIG_IGN)
+            // A caught (no-op) handler rather than SIG_IGN: an ignored signal stays ignored in
+            // children started before libdispatch installs its own handler, and then a child
+            // would survive the SIGTERM below; a caught one is reset to the default by exec.
+            signal(sig) { _ in }
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             source.setEventHandler { [unowned self] in
                 let children = self.locked { () -> [Process] in

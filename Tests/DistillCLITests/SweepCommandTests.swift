@@ -117,7 +117,7 @@ final class SweepCommandTests: XCTestCase {
         let config = try writeConfig("""
         base:
           student: small_cnn
-          epochs: 20
+          epochs: 10
           batch-size: 16
         grid:
           lr: [0.003]
