@@ -47,7 +47,8 @@ extension Distill {
                 throw ValidationError("\(config): store or probe file \(path) does not exist")
             }
             let stem = URL(fileURLWithPath: config).deletingPathExtension().lastPathComponent
-            let outURL = URL(fileURLWithPath: out ?? "runs/sweep-\(stem)")
+            // Absolute, so results.csv names run directories that tools/plot_sweep.py finds from anywhere.
+            let outURL = URL(fileURLWithPath: out ?? "runs/sweep-\(stem)").absoluteURL.standardizedFileURL
             try FileManager.default.createDirectory(at: outURL.appendingPathComponent("runs"), withIntermediateDirectories: true)
             try writeManifest(SweepManifest(distillVersion: Distill.version, train: file.train, test: file.test,
                                             probe: file.probe, variedNames: file.definition.variedNames, runs: runs),
