@@ -11,9 +11,9 @@ extension Distill {
         static let configuration = CommandConfiguration(
             abstract: "Train a student from a train store (no teacher runs), evaluating on a test store.",
             discussion: """
-            Losses are weighted from the command line; the paper's default is CE + A/U + KD.
-            KD logits come from the store when it holds teacher logits, else from --probe
-            (see `distill probe`). The run directory receives config.json, metrics.jsonl,
+            Losses are weighted from the command line; the paper's default is CE + A/U + KD. \
+            KD logits come from the store when it holds teacher logits, else from --probe \
+            (see `distill probe`). The run directory receives config.json, metrics.jsonl, \
             last.ckpt, best.ckpt and summary.json; --resume continues from last.ckpt.
             """)
 

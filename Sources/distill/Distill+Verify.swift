@@ -10,8 +10,8 @@ extension Distill {
         static let configuration = CommandConfiguration(
             abstract: "Read a whole store back: checksums, shapes, index ranges, NaN/Inf. Exits 0 only when clean.",
             discussion: """
-            With --teacher MODEL --images DIR --spot-check N, also replays N random records from their
-            source images through the live teacher and fails if any embedding's cosine similarity to the
+            With --teacher MODEL --images DIR --spot-check N, also replays N random records from their \
+            source images through the live teacher and fails if any embedding's cosine similarity to the \
             cached one is below --min-cosine: it catches stale or mismatched caches.
             """)
 
