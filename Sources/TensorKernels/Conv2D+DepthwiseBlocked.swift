@@ -5,8 +5,9 @@
 /// full vector load with no waste. The transposes in and out touch each
 /// element once, in cache.
 
-/// Outputs narrower than this use the channel-blocked kernel (measured on the
-/// MobileNetV2 shapes: blocked wins at 4, 7 and 14 wide, the row kernel at 28 and 56).
+/// Outputs narrower than this use the channel-blocked kernel (measured at one
+/// thread on the MobileNetV2 shapes: 2-2.5x faster than the row kernel at 4 and
+/// 7 wide, ~1.3x at 14; at 28 and 56 the row kernel was not slower).
 @usableFromInline let depthwiseBlockedMaxWidth = 20
 
 /// Geometry of one 8-channel block's padded, channel-interleaved scratch.
