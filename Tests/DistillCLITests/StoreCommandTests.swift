@@ -182,26 +182,6 @@ final class StoreCommandTests: XCTestCase {
 
     // MARK: running the binary
 
-    struct Run { var status: Int32; var stdout: String; var stderr: String }
-
     /// Runs the `distill` binary built next to this test bundle.
-    func distill(_ arguments: [String]) throws -> Run {
-        let binary = Bundle.main.bundleURL.appendingPathComponent("distill")
-        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
-            XCTFail("distill binary not found at \(binary.path): build the package first (swift build)")
-            throw CocoaError(.fileNoSuchFile)
-        }
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                   stderr: String(decoding: stderr, as: UTF8.self))
-    }
+    func distill(_ arguments: [String]) throws -> DistillBinary.Run { try DistillBinary.run(arguments) }
 }
