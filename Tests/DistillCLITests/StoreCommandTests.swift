@@ -42,6 +42,7 @@ final class StoreCommandTests: XCTestCase {
 
             OPTIONS:
               --json                  Print one JSON object instead of the table.
+              --version               Show the version.
               -h, --help              Show help information.
 
 
@@ -120,6 +121,7 @@ final class StoreCommandTests: XCTestCase {
                                       Smallest acceptable cosine similarity between cached
                                       and live embeddings. (default: 0.999)
               --seed <seed>           Seed choosing the spot-checked records. (default: 0)
+              --version               Show the version.
               -h, --help              Show help information.
 
 
@@ -156,6 +158,7 @@ final class StoreCommandTests: XCTestCase {
 
             OPTIONS:
               --overwrite             Replace OUT if it exists.
+              --version               Show the version.
               -h, --help              Show help information.
 
 
