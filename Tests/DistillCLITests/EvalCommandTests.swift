@@ -101,6 +101,8 @@ final class EvalCommandTests: XCTestCase {
         let card = try json(try String(contentsOfFile: work.appendingPathComponent("student.json").path, encoding: .utf8))
         XCTAssertEqual(card["classes"] as? [String], classes)
         XCTAssertEqual((card["preprocessing"] as? [String: Any])?["scale"] as? String, "pixel/255")
+        XCTAssertEqual(card["sha256"] as? String, try sha256sum(onnx))
+        XCTAssertEqual(card["file_bytes"] as? Int, try FileManager.default.attributesOfItem(atPath: onnx)[.size] as? Int)
         let onnxDir = work.appendingPathComponent("eval-onnx").path
         let viaONNX = try DistillBinary.run(["eval", onnx, "--test", fixture("caltech5-test"), "--out", onnxDir, "--json"])
         XCTAssertEqual(viaONNX.status, 0, viaONNX.stderr)
@@ -108,6 +110,19 @@ final class EvalCommandTests: XCTestCase {
         XCTAssertEqual(o["top1"] as? Double, b["top1"] as? Double)
         XCTAssertEqual(o["top5"] as? Double, b["top5"] as? Double)
         XCTAssertEqual(try csv(onnxDir + "/confusion.csv"), confusion)
+    }
+
+    /// The file's sha256 from coreutils (an implementation independent of ours).
+    private func sha256sum(_ path: String) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
+        p.arguments = [path]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return String(text.prefix(64))
     }
 
     func testMissingPythonSkipsThePNGAndSaysSo() throws {
