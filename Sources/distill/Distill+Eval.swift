@@ -10,12 +10,12 @@ extension Distill {
         static let configuration = CommandConfiguration(
             abstract: "Evaluate a student checkpoint or a student ONNX file on a test store: top-1, top-5, per-class accuracy, confusion matrix.",
             discussion: """
-            MODEL is a run directory (its --checkpoint, best by default), a .ckpt file, or a
-            student .onnx written by `distill export-student` (run through distill's own ONNX
-            engine; its card MODEL.json gives the normalisation and the classes). With --out DIR:
-            DIR/eval.json, DIR/per_class_accuracy.csv (class_index,class,count,correct,accuracy),
-            DIR/confusion.csv (rows = true class, columns = predicted) and DIR/confusion.png,
-            drawn by tools/plot_confusion.py with the Python of DISTILL_PYTHON or the checkout's
+            MODEL is a run directory (its --checkpoint, best by default), a .ckpt file, or a \
+            student .onnx written by `distill export-student` (run through distill's own ONNX \
+            engine; its card MODEL.json gives the normalisation and the classes). With --out DIR: \
+            DIR/eval.json, DIR/per_class_accuracy.csv (class_index,class,count,correct,accuracy), \
+            DIR/confusion.csv (rows = true class, columns = predicted) and DIR/confusion.png, \
+            drawn by tools/plot_confusion.py with the Python of DISTILL_PYTHON or the checkout's \
             .venv; when neither is found the PNG is skipped and the reason printed.
             """)
 

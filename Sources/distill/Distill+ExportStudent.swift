@@ -12,14 +12,14 @@ extension Distill {
             commandName: "export-student",
             abstract: "Write a trained student as an ONNX file (outputs logits and embedding) with a JSON card beside it.",
             discussion: """
-            The graph is the student in evaluation mode, opset 13: input `image` (N, 3, H, W) float32
-            with a dynamic batch, outputs `logits` (N, classes) and `embedding` (N, feature), the
-            pooled feature before the classifier. By default each batch norm is folded into the
-            convolution before it (identical in evaluation mode up to float rounding); --batch-norm
-            kept writes BatchNormalization nodes instead. H x W is the store's student resolution.
-            The card OUT.json records the normalisation x = (pixel/255 - mean) / std of the run,
-            the class names of the store, and the file's sha256. The written file is run once
-            through distill's own ONNX engine on the store's first images and compared with the
+            The graph is the student in evaluation mode, opset 13: input `image` (N, 3, H, W) float32 \
+            with a dynamic batch, outputs `logits` (N, classes) and `embedding` (N, feature), the \
+            pooled feature before the classifier. By default each batch norm is folded into the \
+            convolution before it (identical in evaluation mode up to float rounding); --batch-norm \
+            kept writes BatchNormalization nodes instead. H x W is the store's student resolution. \
+            The card OUT.json records the normalisation x = (pixel/255 - mean) / std of the run, \
+            the class names of the store, and the file's sha256. The written file is run once \
+            through distill's own ONNX engine on the store's first images and compared with the \
             Swift student before the command succeeds.
             """)
 

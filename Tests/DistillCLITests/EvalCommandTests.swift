@@ -65,6 +65,10 @@ final class EvalCommandTests: XCTestCase {
         XCTAssertEqual(last.status, 0, last.stderr)
         XCTAssertEqual(try json(last.stdout)["top1"] as? Double, summary["lastTop1"] as? Double, last.stdout)
         XCTAssertEqual(try json(last.stdout)["top5"] as? Double, summary["lastTop5"] as? Double, last.stdout)
+        // A checkpoint file named directly loads the same weights.
+        let file = try DistillBinary.run(["eval", run + "/last.ckpt", "--test", fixture("caltech5-test"), "--json"])
+        XCTAssertEqual(file.status, 0, file.stderr)
+        XCTAssertEqual(try json(file.stdout)["top1"] as? Double, summary["lastTop1"] as? Double, file.stdout)
 
         // CSV shapes; confusion rows sum to the per-class counts, the diagonal to top-1.
         let confusion = try csv(dir + "/confusion.csv")
@@ -104,7 +108,9 @@ final class EvalCommandTests: XCTestCase {
         XCTAssertEqual(card["sha256"] as? String, try sha256sum(onnx))
         XCTAssertEqual(card["file_bytes"] as? Int, try FileManager.default.attributesOfItem(atPath: onnx)[.size] as? Int)
         let onnxDir = work.appendingPathComponent("eval-onnx").path
-        let viaONNX = try DistillBinary.run(["eval", onnx, "--test", fixture("caltech5-test"), "--out", onnxDir, "--json"])
+        // Batches of 16 over 40 images: two full batches and a tail (the engine plans each batch size).
+        let viaONNX = try DistillBinary.run(["eval", onnx, "--test", fixture("caltech5-test"), "--out", onnxDir, "--json",
+                                             "--batch-size", "16"])
         XCTAssertEqual(viaONNX.status, 0, viaONNX.stderr)
         let o = try json(viaONNX.stdout)
         XCTAssertEqual(o["top1"] as? Double, b["top1"] as? Double)
