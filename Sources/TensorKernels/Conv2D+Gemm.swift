@@ -47,6 +47,16 @@ func im2col(_ col: UnsafeMutablePointer<Float>,     // (Cg*kH*kW, OH*OW)
                     for ox in 0..<lo { d[ox] = 0 }
                     if sw == 1 {
                         for ox in lo..<hi { d[ox] = src[ox] }
+                    } else if sw == 2 {
+                        // Deinterleave 16 inputs into 8 outputs per step while the
+                        // 16-wide load stays inside the row; the rest scalar.
+                        var ox = lo
+                        while ox &+ 8 <= hi && 2 &* ox &+ 16 + xOff <= w {
+                            let v = UnsafeRawPointer(src + 2 &* ox).loadUnaligned(as: SIMD16<Float>.self)
+                            UnsafeMutableRawPointer(d + ox).storeBytes(of: v.evenHalf, as: SIMD8<Float>.self)
+                            ox &+= 8
+                        }
+                        while ox < hi { d[ox] = src[ox &* 2]; ox &+= 1 }
                     } else {
                         for ox in lo..<hi { d[ox] = src[ox &* sw] }
                     }

@@ -15,8 +15,8 @@ extension Distill {
             engine; its card MODEL.json gives the normalisation and the classes). With --out DIR: \
             DIR/eval.json, DIR/per_class_accuracy.csv (class_index,class,count,correct,accuracy), \
             DIR/confusion.csv (rows = true class, columns = predicted) and DIR/confusion.png, \
-            drawn by tools/plot_confusion.py with the Python of DISTILL_PYTHON or the checkout's \
-            .venv; when neither is found the PNG is skipped and the reason printed.
+            drawn by tools/plot_confusion.py with the Python of DISTILL_PYTHON (else the checkout's \
+            .venv, else python3); without a working one the PNG is skipped and the reason printed.
             """)
 
         @Argument(help: "Run directory, .ckpt file, or student .onnx file.")
@@ -86,13 +86,13 @@ extension Distill {
                 summary["confusion_csv"] = confusion.path
                 lines.append("wrote \(perClass.path) and \(confusion.path)")
                 let png = dir.appendingPathComponent("confusion.png")
-                switch PlotScript.run("plot_confusion.py", [confusion.path, png.path, "--title", "\(model) on \(test)"]) {
-                case .success:
+                if let reason = ToolScript.run("tools/plot_confusion.py",
+                                               [confusion.path, png.path, "--title", "\(model) on \(test)"]) {
+                    summary["confusion_png_skipped"] = reason
+                    lines.append("confusion PNG skipped: \(reason)")
+                } else {
                     summary["confusion_png"] = png.path
                     lines.append("wrote \(png.path)")
-                case .failure(let reason):
-                    summary["confusion_png_skipped"] = reason.description
-                    lines.append("confusion PNG skipped: \(reason)")
                 }
                 let data = try JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys])
                 try data.write(to: dir.appendingPathComponent("eval.json"))
@@ -130,48 +130,5 @@ extension Distill {
             guard s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) else { return s }
             return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
         }
-    }
-}
-
-/// A plotting script of the checkout's tools/ run with the tools Python (plots only:
-/// the product never needs Python, so a missing one skips the plot with a reason).
-enum PlotScript {
-    struct Skipped: Error, CustomStringConvertible { let description: String }
-
-    /// Runs `tools/NAME ARGS` with DISTILL_PYTHON or the checkout's .venv python. The
-    /// checkout is found from the executable's location (ROOT/.build/.../distill) or the
-    /// working directory.
-    static func run(_ name: String, _ arguments: [String]) -> Result<Void, Skipped> {
-        let roots = [URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent(),
-                     URL(fileURLWithPath: FileManager.default.currentDirectoryPath)]
-        var script: URL?
-        for start in roots where script == nil {
-            var dir = start
-            for _ in 0..<6 {
-                let candidate = dir.appendingPathComponent("tools/\(name)")
-                if FileManager.default.fileExists(atPath: candidate.path) { script = candidate; break }
-                dir = dir.deletingLastPathComponent()
-            }
-        }
-        guard let script else { return .failure(Skipped(description: "tools/\(name) not found beside the executable or in the working directory")) }
-        let root = script.deletingLastPathComponent().deletingLastPathComponent()
-        let python = ProcessInfo.processInfo.environment["DISTILL_PYTHON"] ?? root.appendingPathComponent(".venv/bin/python").path
-        guard FileManager.default.isExecutableFile(atPath: python) else {
-            return .failure(Skipped(description: "no Python at \(python) (run tools/setup or set DISTILL_PYTHON)"))
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [script.path] + arguments
-        let err = Pipe()
-        process.standardError = err
-        process.standardOutput = FileHandle.nullDevice
-        do { try process.run() } catch { return .failure(Skipped(description: "cannot start \(python): \(error)")) }
-        let message = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            let text = String(decoding: message, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
-            return .failure(Skipped(description: "\(script.path) failed (exit \(process.terminationStatus)): \(text)"))
-        }
-        return .success(())
     }
 }

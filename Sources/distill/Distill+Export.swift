@@ -9,8 +9,8 @@ extension Distill {
         static let configuration = CommandConfiguration(
             abstract: "Run a teacher once over real (and synthetic) images and K augmented views of each into an HDF5 store.",
             discussion: """
-            Re-running the same command after an interruption (even SIGKILL) resumes after the
-            last durable image. --shard i/n (default from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT)
+            Re-running the same command after an interruption (even SIGKILL) resumes after the \
+            last durable image. --shard i/n (default from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT) \
             exports one deterministic slice; `distill merge` joins the shards.
             """)
 
@@ -33,10 +33,12 @@ extension Distill {
         @Flag(help: "Replace an existing output (otherwise a matching unfinished one is resumed).")
         var overwrite = false
 
-        @Option(help: "Views per image. View 0 is the plain evaluation view.")
-        var views = 4
+        @Option(help: "Views per image; view 0 is the plain evaluation view (default 4, or 1 with --classes-from: a test split).")
+        var views: Int?
         @Flag(help: "Export only the evaluation view (test splits): same as --views 1.")
         var evalOnly = false
+        @Flag(help: "Print the summary as one JSON object.")
+        var json = false
         @Option(help: "Side of the student input stored per view.")
         var studentSize = 112
         @Option(help: "Seed of the augmented views (with each image's hash and view index).")
@@ -70,7 +72,8 @@ extension Distill {
         @OptionGroup(title: "Compute") var compute: ThreadOptions
 
         func validate() throws {
-            if views < 1 { throw ValidationError("--views must be at least 1") }
+            if let views, views < 1 { throw ValidationError("--views must be at least 1") }
+            if evalOnly, let views, views != 1 { throw ValidationError("--eval-only exports one view; drop --views \(views)") }
             if studentSize < 8 { throw ValidationError("--student-size must be at least 8") }
             if batch < 1 { throw ValidationError("--batch must be at least 1") }
             if !(0...1).contains(maxFailures) { throw ValidationError("--max-failures must be a fraction in [0, 1]") }
@@ -79,7 +82,7 @@ extension Distill {
 
         func run() throws {
             compute.apply()
-            let viewCount = evalOnly ? 1 : views
+            let viewCount = evalOnly ? 1 : views ?? (classesFrom != nil ? 1 : 4)
             let preprocessing = try teacherPreprocessing()
             let policy = ViewPolicy(teacher: preprocessing, studentSize: studentSize, seed: seed,
                                     scale: try Self.pair(scale, "--scale"), ratio: try Self.pair(ratio, "--ratio"),
@@ -99,7 +102,7 @@ extension Distill {
                 shardIndex: shardIndex, shardCount: shardCount, maxFailureFraction: maxFailures,
                 toolVersion: Distill.version), teacher: teacherModel)
             let range = sources.shardRange(index: shardIndex, count: shardCount)
-            print("export: \(range.count) images (shard \(shardIndex)/\(shardCount)), \(sources.classNames.count) classes, \(viewCount) view(s) each, teacher \(teacherModel.identity.name) -> \(out)")
+            if !json { print("export: \(range.count) images (shard \(shardIndex)/\(shardCount)), \(sources.classNames.count) classes, \(viewCount) view(s) each, teacher \(teacherModel.identity.name) -> \(out)") }
             let progress = ProgressPrinter()
             let summary = try exporter.run { p in
                 progress.update(String(format: "export: %d/%d images  %.1f views/s  %d skipped  ETA ",
@@ -107,6 +110,12 @@ extension Distill {
                                 + ProgressPrinter.duration(p.eta))
             }
             progress.finish()
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys]
+                print(String(decoding: try encoder.encode(summary), as: UTF8.self))
+                return
+            }
             if summary.alreadyComplete {
                 print("export: \(out) is already this export, complete (\(summary.records) records); nothing to do")
                 return

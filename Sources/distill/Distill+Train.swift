@@ -2,6 +2,7 @@ import ArgumentParser
 import EmbeddingStore
 import Foundation
 import StudentTrain
+import TeacherExport
 import TensorKernels
 
 extension Distill {
@@ -10,9 +11,9 @@ extension Distill {
         static let configuration = CommandConfiguration(
             abstract: "Train a student from a train store (no teacher runs), evaluating on a test store.",
             discussion: """
-            Losses are weighted from the command line; the paper's default is CE + A/U + KD.
-            KD logits come from the store when it holds teacher logits, else from --probe
-            (see `distill probe`). The run directory receives config.json, metrics.jsonl,
+            Losses are weighted from the command line; the paper's default is CE + A/U + KD. \
+            KD logits come from the store when it holds teacher logits, else from --probe \
+            (see `distill probe`). The run directory receives config.json, metrics.jsonl, \
             last.ckpt, best.ckpt and summary.json; --resume continues from last.ckpt.
             """)
 
@@ -80,15 +81,41 @@ struct TrainDataOptions: ParsableArguments {
     @Option(help: "Linear-probe weights (from `distill probe`) giving KD logits when the store has none.")
     var probe: String?
 
-    /// The cached teacher: stored logits if any, else the probe's, else none.
-    func teacherSignal(for store: StoreReader, configuration: TrainingConfiguration) throws -> CachedTeacher {
+    @Option(help: "Run this teacher ONNX file live at every step instead of reading the cache (cost comparison only; needs --images).")
+    var onlineTeacher: String?
+    @Option(help: "With --online-teacher: the image folder the train store was exported from.")
+    var images: String?
+    @Option(help: "With --online-teacher: the synthetic image folder, if the store has synthetic images.")
+    var syntheticImages: String?
+
+    func validate() throws {
+        if onlineTeacher != nil && images == nil {
+            throw ValidationError("--online-teacher re-renders views from the source images: give --images DIR")
+        }
+    }
+
+    /// The teacher signal: online if asked; else the cache with stored logits, else the probe's, else none.
+    func teacherSignal(for store: StoreReader, configuration: TrainingConfiguration) throws -> any TeacherSignal {
         let d = store.metadata.teacher.embeddingDim
-        if let probe {
-            let p = try LinearProbe(contentsOf: URL(fileURLWithPath: probe))
+        let fitted = try probe.map { path -> LinearProbe in
+            let p = try LinearProbe(contentsOf: URL(fileURLWithPath: path))
             guard p.featureDim == d, p.classCount == store.metadata.classNames.count else {
-                throw ValidationError("probe \(probe) is for \(p.featureDim)-d embeddings and \(p.classCount) classes; \(store.path) has \(d)-d and \(store.metadata.classNames.count)")
+                throw ValidationError("probe \(path) is for \(p.featureDim)-d embeddings and \(p.classCount) classes; \(store.path) has \(d)-d and \(store.metadata.classNames.count)")
             }
-            return CachedTeacher(embeddingDim: d, useStoredLogits: false, logitsFromEmbeddings: p.logits)
+            return p
+        }
+        if let onlineTeacher, let images {
+            let policy = try ViewPolicy.fromJSON(Data(store.metadata.augmentationPolicyJSON.utf8))
+            let model = try ONNXTeacher(modelPath: onlineTeacher, embeddingOutput: store.metadata.teacher.outputName,
+                                        logitsOutput: nil, inputSize: policy.teacher.size)
+            if configuration.kdWeight != 0 && fitted == nil {
+                throw ValidationError("KD with --online-teacher needs --probe FILE for the logits, or --kd 0")
+            }
+            return try OnlineTeacher(store: store, imageRoot: images, syntheticRoot: syntheticImages,
+                                     teacher: model, probe: fitted)
+        }
+        if let fitted {
+            return CachedTeacher(embeddingDim: d, useStoredLogits: false, logitsFromEmbeddings: fitted.logits)
         }
         if store.metadata.logitsDim != nil, store.metadata.logitsDim == store.metadata.classNames.count {
             return CachedTeacher(embeddingDim: d, useStoredLogits: true)

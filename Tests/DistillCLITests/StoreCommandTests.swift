@@ -92,12 +92,34 @@ final class StoreCommandTests: XCTestCase {
             OVERVIEW: Read a whole store back: checksums, shapes, index ranges, NaN/Inf.
             Exits 0 only when clean.
 
-            USAGE: distill verify <file>
+            With --teacher MODEL --images DIR --spot-check N, also replays N random records
+            from their source images through the live teacher and fails if any embedding's
+            cosine similarity to the cached one is below --min-cosine: it catches stale or
+            mismatched caches.
+
+            USAGE: distill verify <file> [--teacher <teacher>] [--images <images>] [--synthetic <synthetic>] [--spot-check <spot-check>] [--min-cosine <min-cosine>] [--seed <seed>] [--threads <threads>]
 
             ARGUMENTS:
               <file>                  The store (.h5) to verify.
 
+            COMPUTE:
+              --threads <threads>     Compute threads for kernels and BLAS (default:
+                                      DISTILL_THREADS or all cores).
+
             OPTIONS:
+              --teacher <teacher>     Teacher ONNX file to recompute embeddings with (spot
+                                      check).
+              --images <images>       The image folder the store was exported from (spot
+                                      check).
+              --synthetic <synthetic> The synthetic image folder, if the store has
+                                      synthetic images.
+              --spot-check <spot-check>
+                                      Records to replay through the live teacher. (default:
+                                      0)
+              --min-cosine <min-cosine>
+                                      Smallest acceptable cosine similarity between cached
+                                      and live embeddings. (default: 0.999)
+              --seed <seed>           Seed choosing the spot-checked records. (default: 0)
               -h, --help              Show help information.
 
 
@@ -160,26 +182,6 @@ final class StoreCommandTests: XCTestCase {
 
     // MARK: running the binary
 
-    struct Run { var status: Int32; var stdout: String; var stderr: String }
-
     /// Runs the `distill` binary built next to this test bundle.
-    func distill(_ arguments: [String]) throws -> Run {
-        let binary = Bundle.main.bundleURL.appendingPathComponent("distill")
-        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
-            XCTFail("distill binary not found at \(binary.path): build the package first (swift build)")
-            throw CocoaError(.fileNoSuchFile)
-        }
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                   stderr: String(decoding: stderr, as: UTF8.self))
-    }
+    func distill(_ arguments: [String]) throws -> DistillBinary.Run { try DistillBinary.run(arguments) }
 }

@@ -81,7 +81,7 @@ final class LossReferenceTests: XCTestCase {
 
     func testUniformityNeedsTwoRows() {
         XCTAssertThrowsError(try uniformityLoss(Tensor(zeros: [1, 4]))) { error in
-            XCTAssertEqual((error as? LossError)?.loss, "uniformity")
+            XCTAssertEqual((error as? LossError)?.op, "uniformity")
         }
     }
 

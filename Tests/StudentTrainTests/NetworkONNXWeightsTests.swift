@@ -95,7 +95,7 @@ final class NetworkONNXWeightsTests: XCTestCase {
         let net = MobileNetV2(classCount: 1001, width: 0.5, padding: .tfSame, seed: 1)
         XCTAssertThrowsError(try net.loadTFSlimONNXWeights(contentsOf: try modelURL()))
         XCTAssertThrowsError(try net.loadTFSlimONNXWeights(contentsOf: URL(fileURLWithPath: "/nonexistent.onnx"))) { error in
-            XCTAssertEqual((error as? NetworkError)?.place, "/nonexistent.onnx")
+            XCTAssertEqual((error as? NetworkError)?.op, "/nonexistent.onnx")
         }
     }
 

@@ -133,6 +133,11 @@ final class ConvTests: XCTestCase {
             Conv2DShape(batch: 3, inChannels: 16, inHeight: 13, inWidth: 13, outChannels: 16, kernelHeight: 3, kernelWidth: 3,
                         stride: (2, 2), padding: Padding2D(1), groups: 16),
             Conv2DShape(batch: 3, inChannels: 24, inHeight: 9, inWidth: 10, outChannels: 40, kernelHeight: 1, kernelWidth: 1),
+            // wide stride-2 rows: the SIMD deinterleave in im2col, with asymmetric pads
+            Conv2DShape(batch: 2, inChannels: 3, inHeight: 9, inWidth: 41, outChannels: 4, kernelHeight: 3, kernelWidth: 3,
+                        stride: (2, 2), padding: Padding2D(top: 1, left: 2, bottom: 0, right: 1)),
+            Conv2DShape(batch: 2, inChannels: 2, inHeight: 7, inWidth: 38, outChannels: 3, kernelHeight: 3, kernelWidth: 5,
+                        stride: (2, 2), padding: Padding2D(top: 0, left: 0, bottom: 1, right: 2)),
         ]
         for (i, s) in shapes.enumerated() {
             let x = seededTensor(s.inputShape, seed: UInt64(10 + i)), w = seededTensor(s.weightShape, seed: UInt64(20 + i))

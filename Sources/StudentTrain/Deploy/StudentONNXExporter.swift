@@ -101,17 +101,6 @@ private func valueInfo(_ name: String, _ dims: [Onnx_TensorShapeProto.Dimension.
     return info
 }
 
-/// Something the student exporter or the student card refused, naming the
-/// layer or file and the problem.
-public struct DeployError: Error, CustomStringConvertible, Equatable {
-    /// A layer name, a file, or the step ("export", "card").
-    public let place: String
-    public let message: String
-
-    public init(_ place: String, _ message: String) {
-        self.place = place
-        self.message = message
-    }
-
-    public var description: String { "[\(place)] \(message)" }
-}
+/// Something the student exporter, the student card or the run loader refused:
+/// `op` names the layer, file or step ("export"), as the project's one error type.
+public typealias DeployError = TensorError

@@ -78,7 +78,7 @@ public final class BatchNorm2d: Layer {
         return dx
     }
 
-    /// Runs `body`, renaming a kernel's TensorError into this layer's NetworkError.
+    /// Runs `body`, prefixing a kernel's error with this layer's name.
     private func rethrowing<T>(_ body: () throws -> T) throws -> T {
         do { return try body() } catch let e as TensorError { throw NetworkError(name, e.description) }
     }

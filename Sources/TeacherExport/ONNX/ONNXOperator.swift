@@ -119,15 +119,3 @@ func rowMajorStrides(_ shape: [Int]) -> [Int] {
     for i in stride(from: shape.count - 1, through: 0, by: -1) { s[i] = acc; acc *= shape[i] }
     return s
 }
-
-/// The numpy broadcast of two shapes, or nil when they are incompatible.
-func broadcastShapes(_ a: [Int], _ b: [Int]) -> [Int]? {
-    let r = max(a.count, b.count)
-    var out = [Int](repeating: 1, count: r)
-    for i in 0..<r {
-        let x = i < r - a.count ? 1 : a[i - (r - a.count)]
-        let y = i < r - b.count ? 1 : b[i - (r - b.count)]
-        if x == y || y == 1 { out[i] = x } else if x == 1 { out[i] = y } else { return nil }
-    }
-    return out
-}

@@ -47,7 +47,7 @@ struct BroadcastIndexer {
 func broadcastShape(_ spec: NodeSpec, _ shapes: [[Int]]) throws -> [Int] {
     var out: [Int] = []
     for s in shapes {
-        guard let b = broadcastShapes(out, s) else {
+        guard let b = broadcastShape(out, s) else {
             throw spec.shapeError("cannot broadcast shapes \(shapes.map { "\($0)" }.joined(separator: " and "))")
         }
         out = b

@@ -23,7 +23,7 @@ struct MatMulOp: ONNXOperator {
         let a2 = a.shape.count == 1 ? [1, a.shape[0]] : a.shape
         let b2 = b.shape.count == 1 ? [b.shape[0], 1] : b.shape
         guard a2[a2.count - 1] == b2[b2.count - 2],
-              let batch = broadcastShapes(Array(a2.dropLast(2)), Array(b2.dropLast(2))) else {
+              let batch = broadcastShape(Array(a2.dropLast(2)), Array(b2.dropLast(2))) else {
             throw spec.shapeError("lhs \(a.shape) vs rhs \(b.shape)")
         }
         var out = batch
@@ -82,7 +82,7 @@ struct GemmOp: ONNXOperator {
         guard let a = inputs[0], let b = inputs[1], a.type == .float32, b.type == .float32 else { throw spec.shapeError("needs float A and B") }
         let (m, _, n) = try dims(a.shape, b.shape)
         if inputs.count > 2, let c = inputs[2] {
-            guard broadcastShapes(c.shape, [m, n]) == [m, n] else { throw spec.shapeError("C \(c.shape) does not broadcast to [\(m), \(n)]") }
+            guard broadcastShape(c.shape, [m, n]) == [m, n] else { throw spec.shapeError("C \(c.shape) does not broadcast to [\(m), \(n)]") }
         }
         return [ValueInfo(type: .float32, shape: [m, n])]
     }

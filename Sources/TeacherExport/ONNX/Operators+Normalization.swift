@@ -60,7 +60,7 @@ struct LayerNormOp: ONNXOperator {
         let a = try normalizedAxis(axis, rank: x.shape.count, spec)
         let norm = Array(x.shape[a...])
         for p in inputs.dropFirst() {
-            if let p = p, broadcastShapes(p.shape, norm) != norm { throw spec.shapeError("parameter \(p.shape) vs normalised shape \(norm)") }
+            if let p = p, broadcastShape(p.shape, norm) != norm { throw spec.shapeError("parameter \(p.shape) vs normalised shape \(norm)") }
         }
         let stat = Array(x.shape[..<a]) + Array(repeating: 1, count: x.shape.count - a)
         return [ValueInfo(type: .float32, shape: x.shape), ValueInfo(type: .float32, shape: stat), ValueInfo(type: .float32, shape: stat)]
