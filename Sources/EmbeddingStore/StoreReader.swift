@@ -28,7 +28,7 @@ public final class StoreReader: @unchecked Sendable {
     public let synthetic: [Bool]
 
     let store: StoreFile
-    private let halfType: H5Object?
+    let halfType: H5Object?
 
     /// Opens and validates a store.
     ///
@@ -116,25 +116,10 @@ public final class StoreReader: @unchecked Sendable {
             throw StoreError.badInput(file: path, reason: "record \(i) outside 0..<\(recordCount)")
         }
         let n = indices.count, m = metadata
-        let d = m.teacher.embeddingDim, c = m.logitsDim ?? 0, a = m.augmentationFields.count
+        let c = m.logitsDim ?? 0, a = m.augmentationFields.count
         let pixelsPerRecord = m.inputHeight * m.inputWidth * 3
         // Arrays are filled straight by the reads (no zeroing pass over ~2.5 MB a batch).
-        let embeddings: [Float]
-        switch m.embeddingType {
-        case .float32:
-            embeddings = try filled(n * d) {
-                try store.embedding.read(rows: indices, memType: H5Types.float32, rowBytes: d * 4, into: $0)
-            }
-        case .float16:
-            let bits: [UInt16] = try filled(n * d) {
-                try store.embedding.read(rows: indices, memType: halfType!.id, rowBytes: d * 2, into: $0)
-            }
-            embeddings = filled(n * d) { dst in
-                bits.withUnsafeBufferPointer { src in
-                    HalfConversion.widen(src.baseAddress!, into: dst.assumingMemoryBound(to: Float.self), count: n * d)
-                }
-            }
-        }
+        let embeddings = try readEmbeddings(checkedIndices: indices)
         let logits: [Float] = try filled(n * c) { buffer in
             try store.logits?.read(rows: indices, memType: H5Types.float32, rowBytes: c * 4, into: buffer)
         }
@@ -148,6 +133,37 @@ public final class StoreReader: @unchecked Sendable {
                            labels: indices.map { labels[$0] }, imageIndices: indices.map { imageIndices[$0] },
                            viewIndices: indices.map { viewIndices[$0] }, synthetic: indices.map { synthetic[$0] },
                            augmentation: augmentation, pixels: pixels)
+    }
+}
+
+extension StoreReader {
+    /// The embeddings alone of the listed records, (N, D) row-major Float32 (e.g. to
+    /// fit a linear probe without reading pixels).
+    public func readEmbeddings(records indices: [Int]) throws -> [Float] {
+        for i in indices where i < 0 || i >= recordCount {
+            throw StoreError.badInput(file: path, reason: "record \(i) outside 0..<\(recordCount)")
+        }
+        return try readEmbeddings(checkedIndices: indices)
+    }
+
+    /// Embeddings of in-range records, widened from float16 when stored so.
+    func readEmbeddings(checkedIndices indices: [Int]) throws -> [Float] {
+        let n = indices.count, d = metadata.teacher.embeddingDim
+        switch metadata.embeddingType {
+        case .float32:
+            return try filled(n * d) {
+                try store.embedding.read(rows: indices, memType: H5Types.float32, rowBytes: d * 4, into: $0)
+            }
+        case .float16:
+            let bits: [UInt16] = try filled(n * d) {
+                try store.embedding.read(rows: indices, memType: halfType!.id, rowBytes: d * 2, into: $0)
+            }
+            return filled(n * d) { dst in
+                bits.withUnsafeBufferPointer { src in
+                    HalfConversion.widen(src.baseAddress!, into: dst.assumingMemoryBound(to: Float.self), count: n * d)
+                }
+            }
+        }
     }
 }
 

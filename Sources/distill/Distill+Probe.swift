@@ -73,9 +73,9 @@ extension Distill {
         /// All (or view-0) embeddings of a store as (N, D) with their labels.
         static func embeddings(of store: StoreReader, firstViewOnly: Bool) throws -> (Tensor, [Int]) {
             let indices = (0..<store.recordCount).filter { !firstViewOnly || store.viewIndices[$0] == 0 }
-            let batch = try store.read(records: indices)
             let d = store.metadata.teacher.embeddingDim
-            return (Tensor(shape: [batch.count, d], values: batch.embeddings), batch.labels.map(Int.init))
+            return (Tensor(shape: [indices.count, d], values: try store.readEmbeddings(records: indices)),
+                    indices.map { Int(store.labels[$0]) })
         }
     }
 }

@@ -29,6 +29,8 @@ final class RoundTripTests: XCTestCase {
         // Random access in any order, with duplicates.
         let rows = [29, 3, 3, 17, 0, 1, 2, 28]
         let picked = try reader.read(records: rows)
+        XCTAssertEqual(try reader.readEmbeddings(records: rows), picked.embeddings)
+        XCTAssertThrowsError(try reader.readEmbeddings(records: [30]))
         let d = spec.embeddingDim, p = 6 * 6 * 3
         for (k, r) in rows.enumerated() {
             XCTAssertEqual(Array(picked.embeddings[k * d..<(k + 1) * d]), Array(expected.embeddings[r * d..<(r + 1) * d]))
