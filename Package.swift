@@ -76,7 +76,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "TeacherExportTests", dependencies: ["TeacherExport"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "StudentTrainTests", dependencies: ["StudentTrain"],
+        .testTarget(name: "StudentTrainTests", dependencies: ["StudentTrain", "TeacherExport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "DistillCLITests", dependencies: ["EmbeddingStore"]),
     ],

@@ -15,6 +15,11 @@ x = (pixel - mean[c]) / std[c] in float32, HWC -> CHW, stacked to NCHW.
 
 Tensor file: b"DTNS", uint32 version 1, uint32 rank, rank x int64 dims, float32
 data, all little-endian. DIR/input.bin holds the batch, DIR/<output>.bin each output.
+
+  tools/ort-reference.py --model M.onnx --input X.bin --outputs logits embedding --out-dir DIR
+
+runs a batch the caller already prepared (a tensor file, e.g. a student's normalised
+store pixels) instead of decoding images.
 """
 import argparse
 import os
@@ -22,6 +27,19 @@ import struct
 import sys
 
 import numpy as np
+
+
+def read_tensor(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:4] != b"DTNS" or struct.unpack("<I", data[4:8])[0] != 1:
+        sys.exit(f"{path}: not a DTNS version 1 tensor file")
+    rank = struct.unpack("<I", data[8:12])[0]
+    shape = struct.unpack(f"<{rank}q", data[12:12 + 8 * rank])
+    a = np.frombuffer(data, dtype="<f4", offset=12 + 8 * rank)
+    if a.size != int(np.prod(shape)):
+        sys.exit(f"{path}: {a.size} values for shape {shape}")
+    return a.reshape(shape).astype(np.float32)
 
 
 def write_tensor(path, a):
@@ -51,16 +69,23 @@ def preprocess(paths, size, mean, std):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True)
-    ap.add_argument("--images", nargs="+", required=True)
-    ap.add_argument("--mean", nargs=3, type=float, required=True)
-    ap.add_argument("--std", nargs=3, type=float, required=True)
+    source = ap.add_mutually_exclusive_group(required=True)
+    source.add_argument("--images", nargs="+")
+    source.add_argument("--input", help="a prepared float32 batch (tensor file)")
+    ap.add_argument("--mean", nargs=3, type=float)
+    ap.add_argument("--std", nargs=3, type=float)
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--outputs", nargs="+", required=True)
     ap.add_argument("--out-dir", required=True)
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()
     import onnxruntime as ort
-    x = preprocess(a.images, a.size, a.mean, a.std)
+    if a.input:
+        x = read_tensor(a.input)
+    else:
+        if a.mean is None or a.std is None:
+            ap.error("--images needs --mean and --std")
+        x = preprocess(a.images, a.size, a.mean, a.std)
     os.makedirs(a.out_dir, exist_ok=True)
     write_tensor(os.path.join(a.out_dir, "input.bin"), x)
     so = ort.SessionOptions()

@@ -8,7 +8,7 @@ struct Distill: ParsableCommand {
         commandName: "distill",
         abstract: "Embedding-cache-first offline distiller: run a teacher once into an HDF5 store, train students from the store.",
         version: version,
-        subcommands: [Export.self, Inspect.self, Verify.self, Merge.self, Probe.self, Train.self, Sweep.self])
+        subcommands: [Export.self, Inspect.self, Verify.self, Merge.self, Probe.self, Train.self, Sweep.self, ExportStudent.self, Eval.self])
 
     /// Line-buffered stdout, so results and stderr progress interleave in order.
     static func main() {

@@ -68,17 +68,26 @@ extension Network {
     /// (a test store holds one plain view per image), in batches of `batchSize`.
     public func evaluate(on store: StoreReader, normalizer: StudentInputNormalizer,
                          batchSize: Int = 128) throws -> EvaluationResult {
-        var acc = EvaluationAccumulator(classCount: classCount)
-        let h = store.metadata.inputHeight, w = store.metadata.inputWidth
-        var start = 0
-        while start < store.recordCount {
-            let end = min(start + batchSize, store.recordCount)
-            let batch = try store.read(range: start..<end)
-            let x = normalizer.tensor(pixels: batch.pixels, count: batch.count, height: h, width: w)
-            let out = try forward(x, training: false)
-            acc.add(logits: out.logits, labels: batch.labels.map(Int.init))
-            start = end
+        try evaluateClassifier(on: store, normalizer: normalizer, classCount: classCount, batchSize: batchSize) {
+            try forward($0, training: false).logits
         }
-        return acc.result
     }
+}
+
+/// Accuracy of any classifier (a network, an ONNX session...) on every record of
+/// `store`: pixels are normalised in batches of `batchSize`, `logits` maps each
+/// (n, 3, H, W) batch to (n, classCount) scores.
+public func evaluateClassifier(on store: StoreReader, normalizer: StudentInputNormalizer, classCount: Int,
+                               batchSize: Int = 128, logits: (Tensor) throws -> Tensor) throws -> EvaluationResult {
+    var acc = EvaluationAccumulator(classCount: classCount)
+    let h = store.metadata.inputHeight, w = store.metadata.inputWidth
+    var start = 0
+    while start < store.recordCount {
+        let end = min(start + batchSize, store.recordCount)
+        let batch = try store.read(range: start..<end)
+        let x = normalizer.tensor(pixels: batch.pixels, count: batch.count, height: h, width: w)
+        acc.add(logits: try logits(x), labels: batch.labels.map(Int.init))
+        start = end
+    }
+    return acc.result
 }
