@@ -47,3 +47,36 @@ enum DistillBinary {
         return url
     }
 }
+
+/// A CLI test with a fresh temporary work directory per test and the fixture
+/// stores of StudentTrainTests (five real Caltech-101 classes, EfficientNet-Lite0
+/// embeddings, 32x32 student inputs; tools/make-train-fixture).
+class CLITestCase: XCTestCase {
+    /// Removed after each test.
+    var work: URL!
+
+    override func setUpWithError() throws {
+        work = FileManager.default.temporaryDirectory
+            .appendingPathComponent("distill-cli-\(getpid())-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: work) }
+
+    /// Path of the fixture store `name` ("caltech5-train", "caltech5-test").
+    func fixture(_ name: String) -> String {
+        DistillBinary.root.appendingPathComponent("Tests/StudentTrainTests/Fixtures/\(name).h5").path
+    }
+
+    /// Fits the teacher probe on the train fixture into the work directory; returns its
+    /// path and the command's `--json` report.
+    @discardableResult
+    func fitProbe() throws -> (path: String, report: [String: Any]) {
+        let out = work.appendingPathComponent("probe.bin").path
+        let r = try DistillBinary.run(["probe", "--train", fixture("caltech5-train"), "--test", fixture("caltech5-test"),
+                                       "--out", out, "--json", "--threads", "1"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let report = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        return (out, try XCTUnwrap(report, r.stdout))
+    }
+}

@@ -4,20 +4,10 @@ import XCTest
 
 /// `distill export-student` and `distill eval` on a real 2-epoch run over the
 /// Caltech-5 fixture stores of StudentTrainTests.
-final class EvalCommandTests: XCTestCase {
-    private var work: URL!
+final class EvalCommandTests: CLITestCase {
 
-    override func setUpWithError() throws {
-        work = FileManager.default.temporaryDirectory
-            .appendingPathComponent("eval-cli-\(getpid())-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-    }
 
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: work) }
 
-    private func fixture(_ name: String) -> String {
-        DistillBinary.root.appendingPathComponent("Tests/StudentTrainTests/Fixtures/\(name).h5").path
-    }
 
     /// A CE-only small_cnn run of 2 epochs; returns its directory.
     private func trainRun() throws -> String {

@@ -3,16 +3,9 @@ import Foundation
 import XCTest
 
 /// `distill export` as a user runs it: resume after SIGKILL, refusal messages.
-final class ExportCommandTests: XCTestCase {
-    private var work: URL!
+final class ExportCommandTests: CLITestCase {
 
-    override func setUpWithError() throws {
-        work = FileManager.default.temporaryDirectory
-            .appendingPathComponent("export-cli-\(getpid())-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-    }
 
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: work) }
 
     /// A split file of `perClass` real images from each of a few classes, and the export arguments for it.
     private func arguments(out: String, perClass: Int) throws -> [String] {

@@ -3,10 +3,7 @@ import XCTest
 
 /// Commands that replay stored views through a live teacher: `verify --spot-check`
 /// and `train --online-teacher`, on the small real stores of StudentTrainTests.
-final class ReplayCommandTests: XCTestCase {
-    private func fixture(_ name: String) -> String {
-        DistillBinary.root.appendingPathComponent("Tests/StudentTrainTests/Fixtures/\(name).h5").path
-    }
+final class ReplayCommandTests: CLITestCase {
     private var images: String { DistillBinary.shared.appendingPathComponent("data/caltech101/images").path }
     private func model(_ name: String) -> String { DistillBinary.shared.appendingPathComponent("models/\(name).onnx").path }
 
@@ -26,8 +23,6 @@ final class ReplayCommandTests: XCTestCase {
     }
 
     func testOnlineTeacherTrainsLikeTheCache() throws {
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent("online-\(getpid())-\(UUID().uuidString.prefix(6))")
-        defer { try? FileManager.default.removeItem(at: work) }
         let common = ["train", "--train", fixture("caltech5-train"), "--student", "small_cnn", "--epochs", "1",
                       "--batch-size", "16", "--kd", "0", "--seed", "2", "--threads", "1"]
         let cached = try DistillBinary.run(common + ["--run", work.appendingPathComponent("cached").path])

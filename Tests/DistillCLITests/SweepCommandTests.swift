@@ -2,28 +2,11 @@ import Foundation
 import XCTest
 
 /// `distill sweep` end to end on the small real Caltech stores of StudentTrainTests.
-final class SweepCommandTests: XCTestCase {
-    private var work: URL!
+final class SweepCommandTests: CLITestCase {
 
-    override func setUpWithError() throws {
-        work = FileManager.default.temporaryDirectory
-            .appendingPathComponent("sweep-cli-\(getpid())-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-    }
 
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: work) }
 
-    private func fixture(_ name: String) -> String {
-        DistillBinary.root.appendingPathComponent("Tests/StudentTrainTests/Fixtures/\(name).h5").path
-    }
 
-    private func probe() throws -> String {
-        let out = work.appendingPathComponent("probe.bin").path
-        let r = try DistillBinary.run(["probe", "--train", fixture("caltech5-train"), "--test", fixture("caltech5-test"),
-                                       "--out", out, "--threads", "1"])
-        XCTAssertEqual(r.status, 0, r.stderr)
-        return out
-    }
 
     /// Writes a sweep file in the work directory (store paths absolute, probe relative to the file).
     private func writeConfig(_ body: String, probe: Bool = true) throws -> String {
@@ -61,7 +44,7 @@ final class SweepCommandTests: XCTestCase {
         guard FileManager.default.isExecutableFile(atPath: python) else {
             return XCTFail("no Python at \(python) for tools/plot_sweep.py: run tools/setup or set DISTILL_PYTHON")
         }
-        _ = try probe()
+        try fitProbe()
         let config = try writeConfig(miniature)
         let out = work.appendingPathComponent("out").path
         let arguments = ["sweep", "--config", config, "--out", out, "--parallel", "2", "--threads", "2"]
@@ -113,7 +96,7 @@ final class SweepCommandTests: XCTestCase {
     }
 
     func testASweepStoppedWithSIGTERMStopsItsRunAndResumesToTheSameResult() throws {
-        _ = try probe()
+        try fitProbe()
         let config = try writeConfig("""
         base:
           student: small_cnn
@@ -152,7 +135,7 @@ final class SweepCommandTests: XCTestCase {
     }
 
     func testRandomSearchRunsSequentiallyFromARelativeConfig() throws {
-        _ = try probe()
+        try fitProbe()
         let config = try writeConfig("""
         base:
           student: small_cnn

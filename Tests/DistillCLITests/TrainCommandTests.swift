@@ -2,29 +2,15 @@ import Foundation
 import XCTest
 
 /// `distill probe` and `distill train` on the small real stores of StudentTrainTests.
-final class TrainCommandTests: XCTestCase {
-    private var work: URL!
+final class TrainCommandTests: CLITestCase {
 
-    override func setUpWithError() throws {
-        work = FileManager.default.temporaryDirectory
-            .appendingPathComponent("train-cli-\(getpid())-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-    }
 
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: work) }
 
-    private func fixture(_ name: String) -> String {
-        DistillBinary.root.appendingPathComponent("Tests/StudentTrainTests/Fixtures/\(name).h5").path
-    }
 
     private func probe() throws -> String {
-        let out = work.appendingPathComponent("probe.bin").path
-        let r = try DistillBinary.run(["probe", "--train", fixture("caltech5-train"), "--test", fixture("caltech5-test"),
-                                       "--out", out, "--json", "--threads", "1"])
-        XCTAssertEqual(r.status, 0, r.stderr)
-        let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
-        XCTAssertGreaterThanOrEqual(object?["test_top1"] as? Double ?? 0, 0.95, r.stdout)
-        return out
+        let (path, report) = try fitProbe()
+        XCTAssertGreaterThanOrEqual(report["test_top1"] as? Double ?? 0, 0.95, "\(report)")
+        return path
     }
 
     private func trainArguments(run: String, probe: String) -> [String] {
