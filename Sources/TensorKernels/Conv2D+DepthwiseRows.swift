@@ -45,9 +45,20 @@ struct DepthwiseRowPlan {
                 if ix1 > 0 { (buf + r * pw + left).update(from: src, count: ix1) }
             } else {
                 let even = buf + r * pw, odd = buf + phaseStride + r * pw
-                for ix in 0..<max(0, ix1) {
+                // An odd left pad puts input column 0 on the odd phase; from the first
+                // even padded column on, 16 inputs split into 8 + 8 per step.
+                var ix = 0
+                if left & 1 == 1 && ix1 > 0 { odd[left >> 1] = src[0]; ix = 1 }
+                while ix &+ 16 <= ix1 {
+                    let v = UnsafeRawPointer(src + ix).loadUnaligned(as: SIMD16<Float>.self)
+                    let j = (ix &+ left) >> 1
+                    store8(v.evenHalf, even + j); store8(v.oddHalf, odd + j)
+                    ix &+= 16
+                }
+                while ix < ix1 {
                     let pc = ix &+ left
                     if pc & 1 == 0 { even[pc >> 1] = src[ix] } else { odd[pc >> 1] = src[ix] }
+                    ix &+= 1
                 }
             }
         }
