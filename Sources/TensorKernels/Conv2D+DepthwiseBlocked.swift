@@ -1,5 +1,6 @@
-/// Depthwise 3x3 for small planes (late MobileNet stages: 7x7, 4x4): SIMD
-/// across 8 channels instead of along W. Rows of 4 or 7 pixels waste most of an
+/// Depthwise kxk for small planes (late MobileNet / EfficientNet stages: 14x14,
+/// 7x7, 4x4): SIMD across 8 channels instead of along W (forward any square k;
+/// the backward is 3x3 only). Rows of 4 or 7 pixels waste most of an
 /// 8-lane vector and pay per-row overhead; interleaving 8 channels
 /// (a channels-last block [rows][cols][8], zero-bordered) makes every tap one
 /// full vector load with no waste. The transposes in and out touch each
@@ -12,15 +13,15 @@
 
 /// Geometry of one 8-channel block's padded, channel-interleaved scratch.
 struct DepthwiseBlockPlan {
-    let s: Int, oh: Int, ow: Int, h: Int, w: Int, top: Int, left: Int
+    let k: Int, s: Int, oh: Int, ow: Int, h: Int, w: Int, top: Int, left: Int
     let ph: Int, pwc: Int       // padded rows / columns reached by the taps
     var padCount: Int { ph * pwc * 8 }
     var outCount: Int { oh * ow * 8 }
 
     init(_ c: Conv2DShape) {
-        s = c.strideH; oh = c.outHeight; ow = c.outWidth; h = c.inHeight; w = c.inWidth
+        k = c.kernelHeight; s = c.strideH; oh = c.outHeight; ow = c.outWidth; h = c.inHeight; w = c.inWidth
         top = c.padding.top; left = c.padding.left
-        ph = s * (oh - 1) + 3; pwc = s * (ow - 1) + 3
+        ph = s * (oh - 1) + k; pwc = s * (ow - 1) + k
     }
 
     /// The input columns [ix0, ix1) and rows [iy0, iy1) that land inside the scratch.
@@ -65,51 +66,70 @@ struct DepthwiseBlockPlan {
     }
 }
 
-/// The 9 taps of channels c0..<c0+nc as vectors (lane j = channel c0 + j; 0 past nc).
+/// The k*k taps of channels c0..<c0+nc as vectors (lane j = channel c0 + j; 0 past nc).
 @inline(__always)
-func blockWeights(_ weight: UnsafePointer<Float>, _ c0: Int, _ nc: Int) -> [F8] {
-    var ws = [F8](repeating: F8(), count: 9)
-    for k in 0..<9 { for j in 0..<nc { ws[k][j] = weight[(c0 + j) * 9 + k] } }
-    return ws
+func blockWeights(_ ws: UnsafeMutablePointer<F8>, _ weight: UnsafePointer<Float>, _ c0: Int, _ nc: Int, taps: Int) {
+    for t in 0..<taps {
+        var v = F8()
+        for j in 0..<nc { v[j] = weight[(c0 + j) * taps + t] }
+        ws[t] = v
+    }
 }
 
-func depthwise3x3ForwardBlocked(_ out: UnsafeMutablePointer<Float>,   // (N, C, OH, OW)
-                                _ input: UnsafePointer<Float>,        // (N, C, H, W)
-                                _ weight: UnsafePointer<Float>,       // (C, 1, 3, 3)
-                                _ bias: UnsafePointer<Float>?,        // (C)
-                                _ c: Conv2DShape) {
+/// Depthwise kxk forward, channel-blocked; two neighbouring outputs share each weight load.
+func depthwiseForwardBlocked(_ out: UnsafeMutablePointer<Float>,   // (N, C, OH, OW)
+                             _ input: UnsafePointer<Float>,        // (N, C, H, W)
+                             _ weight: UnsafePointer<Float>,       // (C, 1, k, k)
+                             _ bias: UnsafePointer<Float>?,        // (C)
+                             _ c: Conv2DShape) {
     let plan = DepthwiseBlockPlan(c)
     let ch = c.inChannels, hw = c.inHeight * c.inWidth, ohw = plan.oh * plan.ow
     let blocks = (ch + 7) / 8
     let threads = min(ComputeThreads.count, blocks)
     ComputeThreads.parallelFor(threads) { t in
+        let kk = plan.k * plan.k
         let buf = UnsafeMutablePointer<Float>.allocate(capacity: plan.padCount + plan.outCount)
-        defer { buf.deallocate() }
+        let ws = UnsafeMutablePointer<F8>.allocate(capacity: kk)
+        defer { buf.deallocate(); ws.deallocate() }
         let obuf = buf + plan.padCount
-        for blk in (t * blocks / threads)..<((t + 1) * blocks / threads) {
-            let c0 = blk * 8, nc = min(8, ch - c0)
-            let ws = blockWeights(weight, c0, nc)
-            let w0 = ws[0], w1 = ws[1], w2 = ws[2], w3 = ws[3], w4 = ws[4], w5 = ws[5], w6 = ws[6], w7 = ws[7], w8 = ws[8]
-            var b = F8()
-            if let bias { for j in 0..<nc { b[j] = bias[c0 + j] } }
-            for n in 0..<c.batch {
-                plan.load(buf, input + (n * ch + c0) * hw, planeStride: hw, count: nc)
-                for oy in 0..<plan.oh {
-                    for ox in 0..<plan.ow {
-                        let p0 = plan.tap(buf, oy, ox, 0, 0), p1 = plan.tap(buf, oy, ox, 1, 0), p2 = plan.tap(buf, oy, ox, 2, 0)
-                        var acc = b
-                        acc = acc.addingProduct(load8(p0), w0); acc = acc.addingProduct(load8(p0 + 8), w1)
-                        acc = acc.addingProduct(load8(p0 + 16), w2)
-                        acc = acc.addingProduct(load8(p1), w3); acc = acc.addingProduct(load8(p1 + 8), w4)
-                        acc = acc.addingProduct(load8(p1 + 16), w5)
-                        acc = acc.addingProduct(load8(p2), w6); acc = acc.addingProduct(load8(p2 + 8), w7)
-                        acc = acc.addingProduct(load8(p2 + 16), w8)
-                        store8(acc, obuf + (oy * plan.ow + ox) * 8)
+        let next = plan.s * 8       // offset of output ox + 1's taps from ox's
+        withKernelSize(plan.k) { k in
+            for blk in (t * blocks / threads)..<((t + 1) * blocks / threads) {
+                let c0 = blk * 8, nc = min(8, ch - c0)
+                blockWeights(ws, weight, c0, nc, taps: kk)
+                var b = F8()
+                if let bias { for j in 0..<nc { b[j] = bias[c0 + j] } }
+                for n in 0..<c.batch {
+                    plan.load(buf, input + (n * ch + c0) * hw, planeStride: hw, count: nc)
+                    for oy in 0..<plan.oh {
+                        var ox = 0
+                        while ox &+ 2 <= plan.ow {
+                            var a0 = b, a1 = b
+                            for ky in 0..<k {
+                                let p = plan.tap(buf, oy, ox, ky, 0)
+                                for kx in 0..<k {
+                                    let wk = ws[ky &* k &+ kx]
+                                    a0 = a0.addingProduct(load8(p + kx &* 8), wk)
+                                    a1 = a1.addingProduct(load8(p + (kx &* 8 &+ next)), wk)
+                                }
+                            }
+                            store8(a0, obuf + (oy * plan.ow + ox) * 8)
+                            store8(a1, obuf + (oy * plan.ow + ox + 1) * 8)
+                            ox &+= 2
+                        }
+                        if ox < plan.ow {
+                            var a0 = b
+                            for ky in 0..<k {
+                                let p = plan.tap(buf, oy, ox, ky, 0)
+                                for kx in 0..<k { a0 = a0.addingProduct(load8(p + kx &* 8), ws[ky &* k &+ kx]) }
+                            }
+                            store8(a0, obuf + (oy * plan.ow + ox) * 8)
+                        }
                     }
-                }
-                for j in 0..<nc {
-                    let dst = out + (n * ch + c0 + j) * ohw
-                    for p in 0..<ohw { dst[p] = obuf[p &* 8 &+ j] }
+                    for j in 0..<nc {
+                        let dst = out + (n * ch + c0 + j) * ohw
+                        for p in 0..<ohw { dst[p] = obuf[p &* 8 &+ j] }
+                    }
                 }
             }
         }
@@ -131,10 +151,12 @@ func depthwise3x3BackwardBlocked(_ dinput: UnsafeMutablePointer<Float>?,   // (N
         // xbuf: padded input; dbuf: padded input gradient; gbuf: dout, channel-interleaved.
         let xbuf = UnsafeMutablePointer<Float>.allocate(capacity: 2 * plan.padCount + plan.outCount)
         defer { xbuf.deallocate() }
+        let ws = UnsafeMutablePointer<F8>.allocate(capacity: 9)
+        defer { ws.deallocate() }
         let dbuf = xbuf + plan.padCount, gbuf = dbuf + plan.padCount
         for blk in (t * blocks / threads)..<((t + 1) * blocks / threads) {
             let c0 = blk * 8, nc = min(8, ch - c0)
-            let ws = blockWeights(weight, c0, nc)
+            blockWeights(ws, weight, c0, nc, taps: 9)
             let w0 = ws[0], w1 = ws[1], w2 = ws[2], w3 = ws[3], w4 = ws[4], w5 = ws[5], w6 = ws[6], w7 = ws[7], w8 = ws[8]
             var g0 = F8(), g1 = F8(), g2 = F8(), g3 = F8(), g4 = F8(), g5 = F8(), g6 = F8(), g7 = F8(), g8 = F8()
             var gb = F8()

@@ -1,8 +1,9 @@
 /// 2-D convolution: the dispatching buffer kernels and the Tensor wrappers.
 ///
-/// Paths: depthwise 3x3 (stride 1 or 2) runs a SIMD kernel (along W,
-/// Conv2D+Depthwise3x3.swift, or across 8 channels for narrow planes,
-/// Conv2D+DepthwiseBlocked.swift), other depthwise shapes (groups == C == O) direct per-plane loops; 1x1
+/// Paths: depthwise square kxk (k <= 9, stride 1 or 2, any padding) runs a SIMD
+/// forward (along W, Conv2D+DepthwiseRows.swift, or across 8 channels for narrow
+/// planes, Conv2D+DepthwiseBlocked.swift) and, for 3x3, a SIMD backward; other
+/// depthwise shapes and passes (groups == C == O) direct per-plane loops; 1x1
 /// stride-1 unpadded runs one GEMM per image on the NCHW planes; everything else
 /// is im2col + GEMM per image and group. `conv2dForwardReference` is the oracle.
 
@@ -12,11 +13,11 @@ public func conv2dForward(_ out: UnsafeMutablePointer<Float>,   // (N, O, OH, OW
                           _ weight: UnsafePointer<Float>,       // (O, C/groups, kH, kW)
                           _ bias: UnsafePointer<Float>?,        // (O) or nil
                           _ s: Conv2DShape) {
-    if isDepthwise3x3Fast(s) {
+    if isDepthwiseFast(s) {
         if s.outWidth < depthwiseBlockedMaxWidth {
-            depthwise3x3ForwardBlocked(out, input, weight, bias, s)
+            depthwiseForwardBlocked(out, input, weight, bias, s)
         } else {
-            depthwise3x3Forward(out, input, weight, bias, s)
+            depthwiseForwardRows(out, input, weight, bias, s)
         }
     } else if s.isDepthwise {
         depthwiseForward(out, input, weight, bias, s)
@@ -35,7 +36,7 @@ public func conv2dBackward(_ dinput: UnsafeMutablePointer<Float>?,   // (N, C, H
                            _ input: UnsafePointer<Float>,            // (N, C, H, W) forward input
                            _ weight: UnsafePointer<Float>,           // (O, C/groups, kH, kW)
                            _ s: Conv2DShape, accumulate: Bool = true) {
-    if isDepthwise3x3Fast(s) {
+    if isDepthwiseFast(s) && s.kernelHeight == 3 {
         if s.outWidth < depthwiseBlockedMaxWidth {
             depthwise3x3BackwardBlocked(dinput, dweight, dbias, dout, input, weight, s, accumulate: accumulate)
         } else {

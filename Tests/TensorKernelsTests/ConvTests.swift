@@ -164,7 +164,7 @@ final class ConvTests: XCTestCase {
     /// Both depthwise 3x3 kernels (along-W and channel-blocked) on every 3x3
     /// depthwise fixture and on wide planes, whichever one the dispatcher would pick.
     func testBothDepthwise3x3KernelsMatchReference() throws {
-        var shapes = try names.map { try Case($0).shape }.filter { isDepthwise3x3Fast($0) }
+        var shapes = try names.map { try Case($0).shape }.filter { isDepthwiseFast($0) && $0.kernelHeight == 3 }
         XCTAssertGreaterThanOrEqual(shapes.count, 3)
         shapes.append(Conv2DShape(batch: 2, inChannels: 11, inHeight: 23, inWidth: 30, outChannels: 11, kernelHeight: 3,
                                   kernelWidth: 3, stride: (2, 2), padding: Padding2D(top: 1, left: 0, bottom: 2, right: 1), groups: 11))
@@ -182,8 +182,8 @@ final class ConvTests: XCTestCase {
                     ComputeThreads.with(threads: threads) {
                         let what = "shape \(i) \(s.inputShape) blocked \(blocked) threads \(threads)"
                         let y = Tensor(zeros: s.outputShape)
-                        if blocked { depthwise3x3ForwardBlocked(y.data, x.data, w.data, b.data, s) }
-                        else { depthwise3x3Forward(y.data, x.data, w.data, b.data, s) }
+                        if blocked { depthwiseForwardBlocked(y.data, x.data, w.data, b.data, s) }
+                        else { depthwiseForwardRows(y.data, x.data, w.data, b.data, s) }
                         assertClose(y, want, atol: 1e-4, rtol: 1e-4, "\(what) forward")
                         for accumulate in [true, false] {
                             let dx = Tensor(shape: x.shape, repeating: accumulate ? 0 : 9)
@@ -195,6 +195,56 @@ final class ConvTests: XCTestCase {
                             assertClose(db, rdb, atol: 3e-4, rtol: 1e-4, "\(what) dbias")
                         }
                     }
+                }
+            }
+        }
+    }
+
+    /// Both depthwise kxk forward kernels (along-W and channel-blocked) for k = 3, 5, 7,
+    /// strides 1 and 2, symmetric, TF-SAME (asymmetric) and lopsided pads, odd plane
+    /// sizes (incl. rows wider than the 32-lane block), batch 1 and 3, 1 and 2
+    /// threads, against the naive reference; the dispatcher's forward and backward too.
+    func testDepthwiseKxKKernelsMatchReference() throws {
+        var shapes: [Conv2DShape] = []
+        for k in [3, 5, 7] {
+            for stride in [1, 2] {
+                for (n, c, h, w) in [(1, 10, 19, 37), (3, 9, 11, 13), (1, 3, 9, 70)] {
+                    let pads = [Padding2D((k - 1) / 2),
+                                .same(inputHeight: h, inputWidth: w, kernel: (k, k), stride: (stride, stride)),
+                                Padding2D(top: 0, left: k - 1, bottom: k / 2 + 1, right: 1)]
+                    for p in pads {
+                        shapes.append(Conv2DShape(batch: n, inChannels: c, inHeight: h, inWidth: w, outChannels: c,
+                                                  kernelHeight: k, kernelWidth: k, stride: (stride, stride),
+                                                  padding: p, groups: c))
+                    }
+                }
+            }
+        }
+        for (i, s) in shapes.enumerated() {
+            XCTAssertTrue(isDepthwiseFast(s), "shape \(i) takes the fast path")
+            let x = seededTensor(s.inputShape, seed: UInt64(90 + i)), w = seededTensor(s.weightShape, seed: UInt64(190 + i))
+            let b = seededTensor([s.outChannels], seed: UInt64(290 + i)), g = seededTensor(s.outputShape, seed: UInt64(390 + i))
+            let want = Tensor(zeros: s.outputShape)
+            conv2dForwardReference(want.data, x.data, w.data, b.data, s)
+            let rdx = Tensor(zeros: x.shape), rdw = Tensor(zeros: w.shape), rdb = Tensor(zeros: b.shape)
+            conv2dBackwardReference(rdx.data, rdw.data, rdb.data, g.data, x.data, w.data, s)
+            for threads in [1, 2] {
+                ComputeThreads.with(threads: threads) {
+                    let what = "shape \(i) \(s.inputShape) k \(s.kernelHeight) stride \(s.strideH) pads \(s.padding) threads \(threads)"
+                    for kernel in ["rows", "blocked", "dispatch"] {
+                        let y = Tensor(shape: s.outputShape, repeating: 7)
+                        switch kernel {
+                        case "rows": depthwiseForwardRows(y.data, x.data, w.data, b.data, s)
+                        case "blocked": depthwiseForwardBlocked(y.data, x.data, w.data, b.data, s)
+                        default: conv2dForward(y.data, x.data, w.data, b.data, s)
+                        }
+                        assertClose(y, want, atol: 1e-4, rtol: 1e-4, "\(what) \(kernel) forward")
+                    }
+                    let dx = Tensor(shape: x.shape, repeating: 9), dw = Tensor(zeros: w.shape), db = Tensor(zeros: b.shape)
+                    conv2dBackward(dx.data, dw.data, db.data, g.data, x.data, w.data, s, accumulate: false)
+                    assertClose(dx, rdx, atol: 1e-4, rtol: 1e-4, "\(what) dx")
+                    assertClose(dw, rdw, atol: 3e-4, rtol: 1e-4, "\(what) dweight")
+                    assertClose(db, rdb, atol: 3e-4, rtol: 1e-4, "\(what) dbias")
                 }
             }
         }

@@ -1,5 +1,6 @@
-/// Fast depthwise 3x3 (dilation 1, stride 1 or 2, any padding): SIMD8 along W
-/// with FMA, on a zero-bordered copy of each plane split into column phases.
+/// Fast depthwise kxk (square kernel, dilation 1, stride 1 or 2, any padding,
+/// incl. asymmetric TF-SAME): SIMD8 along W with FMA, on a zero-bordered copy of
+/// each plane split into column phases. The 3x3 backward shares the layout.
 ///
 /// Phase split: padded column s*j + p is stored at phase p, column j, so every
 /// tap (ky, kx) of a stride-s output row is the contiguous run
@@ -11,20 +12,22 @@
 
 /// Geometry of one plane's padded, phase-split scratch copy.
 @usableFromInline
-struct Depthwise3x3Plan {
+struct DepthwiseRowPlan {
+    let k: Int                  // kernel size (kH == kW)
     let s: Int                  // stride (1 or 2)
     let oh: Int, ow: Int, owr: Int   // output rows, width, width rounded up to 8
-    let ph: Int                 // padded rows used: s*(oh-1) + 3
-    let pw: Int                 // columns per phase row: owr + 8 (>= owr + 2, a multiple of 8)
+    let ph: Int                 // padded rows used: s*(oh-1) + k
+    let pw: Int                 // columns per phase row: >= owr + (k-1)/s + 8 rounded, a multiple of 8
     let top: Int, left: Int, h: Int, w: Int
     var phaseStride: Int { ph * pw }
     var scratchCount: Int { s * ph * pw }
 
     init(_ c: Conv2DShape) {
+        k = c.kernelHeight
         s = c.strideH
         oh = c.outHeight; ow = c.outWidth; owr = (ow + 7) & ~7
-        ph = s * (oh - 1) + 3
-        pw = owr + 8
+        ph = s * (oh - 1) + k
+        pw = owr + 8 * ((k - 1) / s / 8 + 1)
         top = c.padding.top; left = c.padding.left; h = c.inHeight; w = c.inWidth
     }
 
@@ -42,9 +45,20 @@ struct Depthwise3x3Plan {
                 if ix1 > 0 { (buf + r * pw + left).update(from: src, count: ix1) }
             } else {
                 let even = buf + r * pw, odd = buf + phaseStride + r * pw
-                for ix in 0..<max(0, ix1) {
+                // An odd left pad puts input column 0 on the odd phase; from the first
+                // even padded column on, 16 inputs split into 8 + 8 per step.
+                var ix = 0
+                if left & 1 == 1 && ix1 > 0 { odd[left >> 1] = src[0]; ix = 1 }
+                while ix &+ 16 <= ix1 {
+                    let v = UnsafeRawPointer(src + ix).loadUnaligned(as: SIMD16<Float>.self)
+                    let j = (ix &+ left) >> 1
+                    store8(v.evenHalf, even + j); store8(v.oddHalf, odd + j)
+                    ix &+= 16
+                }
+                while ix < ix1 {
                     let pc = ix &+ left
                     if pc & 1 == 0 { even[pc >> 1] = src[ix] } else { odd[pc >> 1] = src[ix] }
+                    ix &+= 1
                 }
             }
         }
@@ -86,59 +100,92 @@ struct Depthwise3x3Plan {
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: F8.self)
 }
 
-/// True when the depthwise 3x3 fast path covers `s`.
+/// True when the depthwise row / channel-blocked forward kernels cover `s`:
+/// square kernel up to 9, dilation 1, equal strides 1 or 2, any padding.
 @inlinable
-func isDepthwise3x3Fast(_ s: Conv2DShape) -> Bool {
-    s.isDepthwise && s.kernelHeight == 3 && s.kernelWidth == 3 && s.dilationH == 1 && s.dilationW == 1
+func isDepthwiseFast(_ s: Conv2DShape) -> Bool {
+    s.isDepthwise && s.kernelHeight == s.kernelWidth && s.kernelHeight <= 9
+        && s.dilationH == 1 && s.dilationW == 1
         && s.strideH == s.strideW && (s.strideH == 1 || s.strideH == 2)
 }
 
-/// Depthwise 3x3 forward (see file comment); threads split the channels.
-func depthwise3x3Forward(_ out: UnsafeMutablePointer<Float>,   // (N, C, OH, OW)
-                         _ input: UnsafePointer<Float>,        // (N, C, H, W)
-                         _ weight: UnsafePointer<Float>,       // (C, 1, 3, 3)
-                         _ bias: UnsafePointer<Float>?,        // (C)
-                         _ c: Conv2DShape) {
-    let plan = Depthwise3x3Plan(c)
+/// Calls `body(k)` with `k` a literal for the common kernel sizes, so the
+/// inlined tap loops are unrolled with the weights in registers.
+@inline(__always)
+func withKernelSize(_ k: Int, _ body: (Int) -> Void) {
+    switch k {
+    case 3: body(3)
+    case 5: body(5)
+    case 7: body(7)
+    default: body(k)
+    }
+}
+
+/// Stores lanes [0, ow - ox) of `v` at row[ox...] (through `tail` when fewer than 8 remain).
+@inline(__always)
+func storeRow(_ v: F8, _ row: UnsafeMutablePointer<Float>, _ ox: Int, _ ow: Int, _ tail: UnsafeMutablePointer<Float>) {
+    if ox &+ 8 <= ow {
+        store8(v, row + ox)
+    } else {
+        store8(v, tail)
+        for j in 0..<(ow &- ox) { row[ox &+ j] = tail[j] }
+    }
+}
+
+/// Depthwise kxk forward along W (see file comment); threads split the channels.
+/// Four 8-wide blocks share each broadcast weight; the rest go one block at a time.
+func depthwiseForwardRows(_ out: UnsafeMutablePointer<Float>,   // (N, C, OH, OW)
+                          _ input: UnsafePointer<Float>,        // (N, C, H, W)
+                          _ weight: UnsafePointer<Float>,       // (C, 1, k, k)
+                          _ bias: UnsafePointer<Float>?,        // (C)
+                          _ c: Conv2DShape) {
+    let plan = DepthwiseRowPlan(c)
     let ch = c.inChannels, hw = c.inHeight * c.inWidth, ohw = plan.oh * plan.ow
     let threads = min(ComputeThreads.count, ch)
     ComputeThreads.parallelFor(threads) { t in
+        let kk = plan.k * plan.k
         let buf = UnsafeMutablePointer<Float>.allocate(capacity: plan.scratchCount + plan.owr)
-        defer { buf.deallocate() }
+        let cols = UnsafeMutablePointer<Int>.allocate(capacity: plan.k)
+        let wv = UnsafeMutablePointer<F8>.allocate(capacity: kk)
+        defer { buf.deallocate(); cols.deallocate(); wv.deallocate() }
         let tail = buf + plan.scratchCount
-        for ci in (t * ch / threads)..<((t + 1) * ch / threads) {
-            let wp = weight + ci * 9
-            let w0 = F8(repeating: wp[0]), w1 = F8(repeating: wp[1]), w2 = F8(repeating: wp[2])
-            let w3 = F8(repeating: wp[3]), w4 = F8(repeating: wp[4]), w5 = F8(repeating: wp[5])
-            let w6 = F8(repeating: wp[6]), w7 = F8(repeating: wp[7]), w8 = F8(repeating: wp[8])
-            let b = F8(repeating: bias?[ci] ?? 0)
-            for n in 0..<c.batch {
-                plan.load(buf, input + (n * ch + ci) * hw)
-                let dst = out + (n * ch + ci) * ohw
-                for oy in 0..<plan.oh {
-                    let a0 = plan.tap(buf, oy, 0, 0), a1 = plan.tap(buf, oy, 0, 1), a2 = plan.tap(buf, oy, 0, 2)
-                    let b0 = plan.tap(buf, oy, 1, 0), b1 = plan.tap(buf, oy, 1, 1), b2 = plan.tap(buf, oy, 1, 2)
-                    let c0 = plan.tap(buf, oy, 2, 0), c1 = plan.tap(buf, oy, 2, 1), c2 = plan.tap(buf, oy, 2, 2)
-                    let row = dst + oy * plan.ow
-                    var ox = 0
-                    while ox < plan.owr {
-                        var acc = b
-                        acc = acc.addingProduct(load8(a0 + ox), w0)
-                        acc = acc.addingProduct(load8(a1 + ox), w1)
-                        acc = acc.addingProduct(load8(a2 + ox), w2)
-                        acc = acc.addingProduct(load8(b0 + ox), w3)
-                        acc = acc.addingProduct(load8(b1 + ox), w4)
-                        acc = acc.addingProduct(load8(b2 + ox), w5)
-                        acc = acc.addingProduct(load8(c0 + ox), w6)
-                        acc = acc.addingProduct(load8(c1 + ox), w7)
-                        acc = acc.addingProduct(load8(c2 + ox), w8)
-                        if ox + 8 <= plan.ow {
-                            store8(acc, row + ox)
-                        } else {
-                            store8(acc, tail)
-                            for j in 0..<(plan.ow - ox) { row[ox + j] = tail[j] }
+        for kx in 0..<plan.k { cols[kx] = (kx % plan.s) * plan.phaseStride + kx / plan.s }
+        withKernelSize(plan.k) { k in
+            for ci in (t * ch / threads)..<((t + 1) * ch / threads) {
+                for i in 0..<kk { wv[i] = F8(repeating: weight[ci * kk + i]) }
+                let b = F8(repeating: bias?[ci] ?? 0)
+                for n in 0..<c.batch {
+                    plan.load(buf, input + (n * ch + ci) * hw)
+                    let dst = out + (n * ch + ci) * ohw
+                    for oy in 0..<plan.oh {
+                        let base = buf + plan.s * oy * plan.pw
+                        let row = dst + oy * plan.ow
+                        var ox = 0
+                        while ox &+ 32 <= plan.owr {
+                            var a0 = b, a1 = b, a2 = b, a3 = b
+                            for ky in 0..<k {
+                                let r = base + (ky &* plan.pw &+ ox)
+                                for kx in 0..<k {
+                                    let p = r + cols[kx], wk = wv[ky &* k &+ kx]
+                                    a0 = a0.addingProduct(load8(p), wk)
+                                    a1 = a1.addingProduct(load8(p + 8), wk)
+                                    a2 = a2.addingProduct(load8(p + 16), wk)
+                                    a3 = a3.addingProduct(load8(p + 24), wk)
+                                }
+                            }
+                            storeRow(a0, row, ox, plan.ow, tail); storeRow(a1, row, ox &+ 8, plan.ow, tail)
+                            storeRow(a2, row, ox &+ 16, plan.ow, tail); storeRow(a3, row, ox &+ 24, plan.ow, tail)
+                            ox &+= 32
                         }
-                        ox += 8
+                        while ox < plan.owr {
+                            var a0 = b
+                            for ky in 0..<k {
+                                let r = base + (ky &* plan.pw &+ ox)
+                                for kx in 0..<k { a0 = a0.addingProduct(load8(r + cols[kx]), wv[ky &* k &+ kx]) }
+                            }
+                            storeRow(a0, row, ox, plan.ow, tail)
+                            ox &+= 8
+                        }
                     }
                 }
             }
@@ -160,7 +207,7 @@ func depthwise3x3Backward(_ dinput: UnsafeMutablePointer<Float>?,   // (N, C, H,
                           _ input: UnsafePointer<Float>,            // (N, C, H, W)
                           _ weight: UnsafePointer<Float>,           // (C, 1, 3, 3)
                           _ c: Conv2DShape, accumulate: Bool) {
-    let plan = Depthwise3x3Plan(c)
+    let plan = DepthwiseRowPlan(c)
     let ch = c.inChannels, hw = c.inHeight * c.inWidth, ohw = plan.oh * plan.ow
     // gz: dout plane with 2 zero columns on the left and zeros past OW (row stride gzs).
     let gzs = plan.pw + 16, gzCount = plan.oh * gzs
