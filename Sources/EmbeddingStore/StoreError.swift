@@ -29,6 +29,9 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
     case mismatch(file: String, reason: String)
     /// The output path already exists and overwriting was not requested.
     case exists(file: String)
+    /// Another process has the file open (HDF5 locks a file while it is open:
+    /// shared for readers, exclusive for a writer).
+    case locked(file: String)
 
     public var description: String {
         switch self {
@@ -58,6 +61,8 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
             return "\(file): incompatible: \(reason)"
         case let .exists(file):
             return "\(file): already exists (pass overwrite to replace it)"
+        case let .locked(file):
+            return "\(file): in use by another process (HDF5 locks a file while it is open; a writer needs it to itself): close that process (distill, h5py, ...) and retry"
         }
     }
 }

@@ -51,9 +51,11 @@ final class StoreFile {
     /// and the metadata attributes; `complete` = 0, durable counts 0.
     static func create(path: String, metadata m: StoreMetadata, overwrite: Bool) throws -> StoreFile {
         if !overwrite && FileManager.default.fileExists(atPath: path) { throw StoreError.exists(file: path) }
+        // HDF5 truncates before it locks: an overwrite must not empty a file another process has open.
+        if overwrite && isLockedElsewhere(path) { throw StoreError.locked(file: path) }
         let fapl = try writerAccessList(path)
         let flags = overwrite ? chdf5_acc_trunc() : chdf5_acc_excl()
-        let file = H5Object(try H5.call("H5Fcreate", path) { H5Fcreate(path, flags, H5.defaultPL, fapl.id) },
+        let file = H5Object(try lockChecked(path) { try H5.call("H5Fcreate", path) { H5Fcreate(path, flags, H5.defaultPL, fapl.id) } },
                             .file, file: path)
         let records = try group(file, Schema.records, create: true)
         let images = try group(file, Schema.images, create: true)
@@ -102,8 +104,10 @@ final class StoreFile {
         let fapl = writable ? try writerAccessList(path) : nil
         let file: H5Object
         do {
-            file = H5Object(try H5.call("H5Fopen", path) {
-                H5Fopen(path, writable ? chdf5_acc_rdwr() : chdf5_acc_rdonly(), fapl?.id ?? H5.defaultPL)
+            file = H5Object(try lockChecked(path) {
+                try H5.call("H5Fopen", path) {
+                    H5Fopen(path, writable ? chdf5_acc_rdwr() : chdf5_acc_rdonly(), fapl?.id ?? H5.defaultPL)
+                }
             }, .file, file: path)
         } catch StoreError.hdf5(_, _, let reason) where reason.contains("truncated") {
             throw StoreError.truncated(file: path, reason: reason)
@@ -148,6 +152,25 @@ final class StoreFile {
         }
         try load(file, "", Schema.classNames)
         return StoreFile(path: path, file: file, datasets: d)
+    }
+
+    /// Whether another open file description holds an HDF5 (flock) lock on `path`.
+    private static func isLockedElsewhere(_ path: String) -> Bool {
+        let fd = Foundation.open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { Foundation.close(fd) }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { return errno == EWOULDBLOCK }
+        flock(fd, LOCK_UN)
+        return false
+    }
+
+    /// Runs a file open or create, turning HDF5's lock failure into `StoreError.locked`.
+    private static func lockChecked(_ path: String, _ body: () throws -> hid_t) throws -> hid_t {
+        do {
+            return try body()
+        } catch StoreError.hdf5(_, _, let reason) where reason.contains("unable to lock file") {
+            throw StoreError.locked(file: path)
+        }
     }
 
     private static func group(_ file: H5Object, _ name: String, create: Bool) throws -> H5Object {

@@ -31,6 +31,22 @@ final class BadInputTests: XCTestCase {
         assertStoreError([path, "truncated HDF5 file"]) { _ = try StoreReader(path: path) }
     }
 
+    func testFileLockedByAnotherProcessIsNamed() throws {
+        let path = dir.path("locked.h5")
+        try writeStore(spec, at: path)
+        // What a writer in another process holds: an exclusive lock on the file.
+        let fd = open(path, O_RDONLY)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        defer { close(fd) }
+        XCTAssertEqual(flock(fd, LOCK_EX | LOCK_NB), 0)
+        assertStoreError([path, "in use by another process"]) { _ = try StoreReader(path: path) }
+        assertStoreError([path, "in use by another process"]) {
+            _ = try StoreWriter.create(at: path, metadata: self.spec.metadata, overwrite: true)
+        }
+        flock(fd, LOCK_UN)
+        XCTAssertEqual(try StoreReader(path: path).recordCount, spec.recordCount)
+    }
+
     func testForeignHDF5() throws {
         let path = dir.path("foreign.h5")
         let file = H5Object(try H5.call("H5Fcreate", path) {
