@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Summary of a `tools/paper-table` run: results.md and its plots (matplotlib).
 
-Usage: paper_table.py OUT EPOCHS ONLINE_EPOCHS VIEWS SIZE STUDENT THREADS
+Usage: paper_table.py OUT EPOCHS ONLINE_EPOCHS VIEWS SIZE STUDENT THREADS FINETUNE_LR
 
 Reads OUT/times.txt (step wall times), OUT/probe.json and OUT/runs/*/{summary.json,
 metrics.jsonl}; writes OUT/results.md, OUT/test_top1_per_epoch.png and OUT/cost.png.
@@ -56,9 +56,9 @@ def cpu_model():
 
 
 def main():
-    if len(sys.argv) != 8:
+    if len(sys.argv) != 9:
         sys.exit(__doc__)
-    out, epochs, online_epochs, views, size, student, threads = sys.argv[1:]
+    out, epochs, online_epochs, views, size, student, threads, finetune_lr = sys.argv[1:]
     epochs, online_epochs = int(epochs), int(online_epochs)
     times = {}
     with open(os.path.join(out, "times.txt")) as f:
@@ -111,8 +111,11 @@ def main():
         f"Student {student} (width 1.0) at {size}x{size} (reduced from the paper's 224 for CPU), teacher "
         f"EfficientNet-Lite0 (ImageNet weights from ../shared/models; its linear probe on the cached "
         f"embeddings reaches **{probe['test_top1'] * 100:.2f}%** test top-1 and gives the KD logits), "
-        f"{views} cached augmented views per training image, {epochs} epochs per row, AdamW lr 1e-3 "
-        f"wd 0.01 batch 64 cosine schedule, seed 0, {threads} threads. Caltech-101 split of ../shared/data: "
+        f"{views} cached augmented views per training image, {epochs} epochs per row, AdamW (peak lr 1e-3; "
+        f"{finetune_lr}, the usual 10x lower fine-tuning rate, for the pre-trained row), weight decay 0.01, "
+        f"batch 64, cosine schedule, seed 0, {threads} threads. The pre-trained row loads the ImageNet "
+        f"MobileNetV2 of ../shared/models (batch norm folded into its convolutions) and re-derives batch-norm "
+        f"statistics from 128 training records before fine-tuning (`distill train --init-from`). Caltech-101 split of ../shared/data: "
         f"{probe['train_records'] // int(views)} training images, {probe['test_records']} test images, "
         f"{probe['classes']} classes.", "",
         f"Machine: {os.cpu_count()} cores ({cpu_model()}), Debian 12, Swift 6.3.1, OpenBLAS.", "",

@@ -61,6 +61,14 @@ extension Distill {
                     throw ValidationError("--init-from loads TF-slim MobileNetV2 weights; the student is \(configuration.student)")
                 }
                 try mobilenet.loadTFSlimONNXWeights(contentsOf: URL(fileURLWithPath: onnx), classifier: .keepFresh)
+                // Batch statistics for the folded batch norms, from records spread over the store.
+                let count = min(128, trainStore.recordCount)
+                let sample = try trainStore.read(records: (0..<count).map { $0 * trainStore.recordCount / count })
+                let normalizer = StudentInputNormalizer(mean: configuration.inputMean, std: configuration.inputStd)
+                try mobilenet.calibrateFoldedBatchNorm(on: normalizer.tensor(
+                    pixels: sample.pixels, count: count, height: trainStore.metadata.inputHeight,
+                    width: trainStore.metadata.inputWidth))
+                log("init-from \(onnx): ImageNet weights loaded, batch-norm statistics calibrated on \(count) training records")
             }
             let trainer = try Trainer(configuration: configuration, network: network, train: trainStore,
                                       test: testStore, teacher: teacher,

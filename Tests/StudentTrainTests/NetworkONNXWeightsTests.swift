@@ -70,6 +70,35 @@ final class NetworkONNXWeightsTests: XCTestCase {
         }
     }
 
+    /// After calibration on a batch, evaluation mode still computes the folded
+    /// network, and training mode on that batch computes the same function
+    /// (without it, training-mode BN re-standardises every channel).
+    func testCalibratedBatchNormKeepsThePretrainedFunctionInTrainingMode() throws {
+        let fx = try Fixture("network-onnx-mobilenet_v2")
+        let x = fx["input"]
+        func loaded() throws -> MobileNetV2 {
+            let net = MobileNetV2(classCount: 1001, dropout: 0, padding: .tfSame, seed: 1)
+            try net.loadTFSlimONNXWeights(contentsOf: try modelURL())
+            return net
+        }
+        // (A training-mode forward moves the running statistics: one network each.)
+        let uncalibrated = try loaded().forward(x, training: true)
+        let net = try loaded()
+        let folded = try net.forward(x, training: false)
+        try net.calibrateFoldedBatchNorm(on: x)
+        let evaluation = try net.forward(x, training: false)
+        let training = try net.forward(x, training: true)
+        var logitMax: Float = 0
+        for i in 0..<folded.logits.count { logitMax = max(logitMax, abs(folded.logits.data[i])) }
+        assertClose(evaluation.logits, folded.logits, atol: 1e-4 * logitMax, rtol: 0, "evaluation mode after calibration")
+        assertClose(training.logits, folded.logits, atol: 1e-3 * logitMax, rtol: 0, "training mode on the calibration batch")
+        var uncalibratedError: Float = 0
+        for i in 0..<folded.logits.count {
+            uncalibratedError = max(uncalibratedError, abs(uncalibrated.logits.data[i] - folded.logits.data[i]))
+        }
+        XCTAssertGreaterThan(uncalibratedError, 0.1 * logitMax, "without calibration training mode differs")
+    }
+
     func testPyTorchPaddedStudentIsRefused() throws {
         let net = MobileNetV2(classCount: 1001, padding: .pytorch, seed: 1)
         let before = net.convolutions[0].conv.weight.value.array

@@ -25,6 +25,14 @@ public final class BatchNorm2d: Layer {
 
     private var cache: (input: Tensor, stats: BatchNormCache)?
 
+    /// When set, each evaluation-mode forward records its input's per-channel
+    /// mean and biased variance in `recordedInputStatistics` (for re-deriving
+    /// the statistics of batch norms that were folded away, see
+    /// `MobileNetV2.calibrateFoldedBatchNorm`).
+    public var recordsInputStatistics = false
+    /// The statistics recorded by the last evaluation-mode forward, if recording.
+    public private(set) var recordedInputStatistics: (mean: [Float], variance: [Float])?
+
     /// Channels.
     public var channels: Int { weight.shape[0] }
 
@@ -62,6 +70,7 @@ public final class BatchNorm2d: Layer {
                 return out
             }
             cache = nil
+            if recordsInputStatistics { recordedInputStatistics = channelStatistics(x, n: n, spatial: s) }
             return try batchNormInference(x, scale: weight.value, bias: bias.value, mean: runningMean,
                                           variance: runningVar, epsilon: epsilon)
         }
@@ -76,6 +85,22 @@ public final class BatchNorm2d: Layer {
                                           x: x, scale: weight.value, cache: stats)
         }
         return dx
+    }
+
+    /// Per-channel mean and biased variance of (N, C, S) `x`, accumulated in Double.
+    private func channelStatistics(_ x: Tensor, n: Int, spatial: Int) -> (mean: [Float], variance: [Float]) {
+        var mean = [Float](repeating: 0, count: channels), variance = mean
+        for c in 0..<channels {
+            var sum = 0.0, squares = 0.0
+            for i in 0..<n {
+                let plane = x.data + (i * channels + c) * spatial
+                for k in 0..<spatial { let v = Double(plane[k]); sum += v; squares += v * v }
+            }
+            let count = Double(n * spatial), m = sum / count
+            mean[c] = Float(m)
+            variance[c] = Float(max(0, squares / count - m * m))
+        }
+        return (mean, variance)
     }
 
     /// Runs `body`, prefixing a kernel's error with this layer's name.
