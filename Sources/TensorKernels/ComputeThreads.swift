@@ -66,6 +66,18 @@ public enum ComputeThreads {
         parallelFor(chunks, body)
     }
 
+    /// Runs `body(worker)` for each of `count` workers at once, with every kernel
+    /// and BLAS call inside single-threaded: for callers that split their work
+    /// coarsely themselves (whole passes of a network over different images), so
+    /// each thread keeps its own data in its own cache. Call from one thread.
+    public static func parallelWorkers(_ body: (Int) -> Void) {
+        let threads = current
+        if threads == 1 { body(0); return }
+        set(1)
+        defer { set(threads) }
+        DispatchQueue.concurrentPerform(iterations: threads, execute: body)
+    }
+
     /// Sets the thread count for the duration of `body`, then restores it.
     public static func with<R>(threads n: Int, _ body: () throws -> R) rethrows -> R {
         let old = current

@@ -81,7 +81,7 @@ func depthwiseForwardBlocked(_ out: UnsafeMutablePointer<Float>,   // (N, C, OH,
                              _ input: UnsafePointer<Float>,        // (N, C, H, W)
                              _ weight: UnsafePointer<Float>,       // (C, 1, k, k)
                              _ bias: UnsafePointer<Float>?,        // (C)
-                             _ c: Conv2DShape) {
+                             _ c: Conv2DShape, epilogue: [ConvEpilogueStep] = []) {
     let plan = DepthwiseBlockPlan(c)
     let ch = c.inChannels, hw = c.inHeight * c.inWidth, ohw = plan.oh * plan.ow
     let blocks = (ch + 7) / 8
@@ -130,6 +130,7 @@ func depthwiseForwardBlocked(_ out: UnsafeMutablePointer<Float>,   // (N, C, OH,
                         let dst = out + (n * ch + c0 + j) * ohw
                         for p in 0..<ohw { dst[p] = obuf[p &* 8 &+ j] }
                     }
+                    applyEpilogue(epilogue, out, offset: (n * ch + c0) * ohw, count: nc * ohw)
                 }
             }
         }

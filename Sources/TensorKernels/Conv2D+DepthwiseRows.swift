@@ -138,7 +138,7 @@ func depthwiseForwardRows(_ out: UnsafeMutablePointer<Float>,   // (N, C, OH, OW
                           _ input: UnsafePointer<Float>,        // (N, C, H, W)
                           _ weight: UnsafePointer<Float>,       // (C, 1, k, k)
                           _ bias: UnsafePointer<Float>?,        // (C)
-                          _ c: Conv2DShape) {
+                          _ c: Conv2DShape, epilogue: [ConvEpilogueStep] = []) {
     let plan = DepthwiseRowPlan(c)
     let ch = c.inChannels, hw = c.inHeight * c.inWidth, ohw = plan.oh * plan.ow
     let threads = min(ComputeThreads.count, ch)
@@ -187,6 +187,7 @@ func depthwiseForwardRows(_ out: UnsafeMutablePointer<Float>,   // (N, C, OH, OW
                             ox &+= 8
                         }
                     }
+                    applyEpilogue(epilogue, out, offset: (n * ch + ci) * ohw, count: ohw)
                 }
             }
         }

@@ -115,7 +115,7 @@ func conv2dForwardGemm(_ out: UnsafeMutablePointer<Float>,   // (N, O, OH, OW)
                        _ input: UnsafePointer<Float>,        // (N, C, H, W)
                        _ weight: UnsafePointer<Float>,       // (O, C/groups, kH, kW)
                        _ bias: UnsafePointer<Float>?,        // (O)
-                       _ s: Conv2DShape) {
+                       _ s: Conv2DShape, epilogue: [ConvEpilogueStep]) {
     let ohw = s.outHeight * s.outWidth, hw = s.inHeight * s.inWidth
     let cg = s.groupInChannels, og = s.groupOutChannels
     let kdim = cg * s.kernelHeight * s.kernelWidth
@@ -141,6 +141,7 @@ func conv2dForwardGemm(_ out: UnsafeMutablePointer<Float>,   // (N, O, OH, OW)
                      b: b, ldb: ohw, c: o + g * og * ohw, ldc: ohw)
             }
             if let bias { addBiasPlanes(o, bias, channels: s.outChannels, plane: ohw) }
+            applyEpilogue(epilogue, out, offset: n * s.outChannels * ohw, count: s.outChannels * ohw)
         }
     }
 }

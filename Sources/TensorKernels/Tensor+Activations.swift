@@ -35,34 +35,41 @@ public func activationForward(_ out: UnsafeMutablePointer<Float>,   // (count)
                               count: Int, _ kind: Activation) {
     let chunks = count >= parallelElementThreshold ? ComputeThreads.count : 1
     ComputeThreads.parallelFor(chunks) { t in
-        let lo = t * count / chunks, hi = (t + 1) * count / chunks
-        switch kind {
-        case .relu:
-            for i in lo..<hi { let x = input[i]; out[i] = x > 0 ? x : 0 }
-        case .relu6:
-            for i in lo..<hi { let x = input[i]; out[i] = x < 0 ? 0 : (x > 6 ? 6 : x) }
-        case let .clip(mn, mx):
-            for i in lo..<hi { let x = input[i]; out[i] = x < mn ? mn : (x > mx ? mx : x) }
-        case .sigmoid:
-            for i in lo..<hi { out[i] = sigmoidScalar(input[i]) }
-        case .tanh:
-            for i in lo..<hi { out[i] = tanhf(input[i]) }
-        case .geluErf:
-            for i in lo..<hi { let x = input[i]; out[i] = 0.5 * x * (1 + erff(x * 0.7071067811865476)) }
-        case .geluTanh:
-            for i in lo..<hi {
-                let x = input[i]
-                out[i] = 0.5 * x * (1 + tanhf(geluTanhK * (x + 0.044715 * x * x * x)))
-            }
-        case .silu:
-            for i in lo..<hi { let x = input[i]; out[i] = x * sigmoidScalar(x) }
-        case let .hardSigmoid(alpha, beta):
-            for i in lo..<hi { let y = alpha * input[i] + beta; out[i] = y < 0 ? 0 : (y > 1 ? 1 : y) }
-        case .hardSwish:
-            for i in lo..<hi {
-                let x = input[i], r = x + 3
-                out[i] = x * (r < 0 ? 0 : (r > 6 ? 6 : r)) / 6
-            }
+        activationRange(out, input, t * count / chunks, (t + 1) * count / chunks, kind)
+    }
+}
+
+/// out[i] = f(input[i]) for i in lo..<hi on the calling thread (for kernels that
+/// apply an activation from inside their own parallel region).
+@inlinable
+func activationRange(_ out: UnsafeMutablePointer<Float>, _ input: UnsafePointer<Float>,
+                     _ lo: Int, _ hi: Int, _ kind: Activation) {
+    switch kind {
+    case .relu:
+        for i in lo..<hi { let x = input[i]; out[i] = x > 0 ? x : 0 }
+    case .relu6:
+        for i in lo..<hi { let x = input[i]; out[i] = x < 0 ? 0 : (x > 6 ? 6 : x) }
+    case let .clip(mn, mx):
+        for i in lo..<hi { let x = input[i]; out[i] = x < mn ? mn : (x > mx ? mx : x) }
+    case .sigmoid:
+        for i in lo..<hi { out[i] = sigmoidScalar(input[i]) }
+    case .tanh:
+        for i in lo..<hi { out[i] = tanhf(input[i]) }
+    case .geluErf:
+        for i in lo..<hi { let x = input[i]; out[i] = 0.5 * x * (1 + erff(x * 0.7071067811865476)) }
+    case .geluTanh:
+        for i in lo..<hi {
+            let x = input[i]
+            out[i] = 0.5 * x * (1 + tanhf(geluTanhK * (x + 0.044715 * x * x * x)))
+        }
+    case .silu:
+        for i in lo..<hi { let x = input[i]; out[i] = x * sigmoidScalar(x) }
+    case let .hardSigmoid(alpha, beta):
+        for i in lo..<hi { let y = alpha * input[i] + beta; out[i] = y < 0 ? 0 : (y > 1 ? 1 : y) }
+    case .hardSwish:
+        for i in lo..<hi {
+            let x = input[i], r = x + 3
+            out[i] = x * (r < 0 ? 0 : (r > 6 ? 6 : r)) / 6
         }
     }
 }

@@ -7,22 +7,29 @@
 /// stride-1 unpadded runs one GEMM per image on the NCHW planes; everything else
 /// is im2col + GEMM per image and group. `conv2dForwardReference` is the oracle.
 
-/// out = conv2d(input, weight) + bias, overwriting `out`.
+/// out = epilogue(conv2d(input, weight) + bias), overwriting `out`; the
+/// epilogue's steps run on each part of the output as it completes.
 public func conv2dForward(_ out: UnsafeMutablePointer<Float>,   // (N, O, OH, OW)
                           _ input: UnsafePointer<Float>,        // (N, C, H, W)
                           _ weight: UnsafePointer<Float>,       // (O, C/groups, kH, kW)
                           _ bias: UnsafePointer<Float>?,        // (O) or nil
-                          _ s: Conv2DShape) {
+                          _ s: Conv2DShape, epilogue: [ConvEpilogueStep] = []) {
     if isDepthwiseFast(s) {
         if s.outWidth < depthwiseBlockedMaxWidth {
-            depthwiseForwardBlocked(out, input, weight, bias, s)
+            depthwiseForwardBlocked(out, input, weight, bias, s, epilogue: epilogue)
         } else {
-            depthwiseForwardRows(out, input, weight, bias, s)
+            depthwiseForwardRows(out, input, weight, bias, s, epilogue: epilogue)
         }
     } else if s.isDepthwise {
         depthwiseForward(out, input, weight, bias, s)
+        if !epilogue.isEmpty {
+            let count = s.batch * s.outChannels * s.outHeight * s.outWidth
+            ComputeThreads.parallelFor(s.batch) { n in
+                applyEpilogue(epilogue, out, offset: n * count / s.batch, count: count / s.batch)
+            }
+        }
     } else {
-        conv2dForwardGemm(out, input, weight, bias, s)
+        conv2dForwardGemm(out, input, weight, bias, s, epilogue: epilogue)
     }
 }
 

@@ -34,6 +34,17 @@ final class ONNXFusionTests: XCTestCase {
         try compareFused(g, input: TestGraph.input([2, 4, 9, 9]), outputs: ["y"], expectSteps: 2, tolerance: 0)
     }
 
+    /// A residual fused into a conv without bias is not mistaken for its bias.
+    func testResidualFusedIntoBiasFreeConvIsExact() throws {
+        var g = TestGraph()
+        g.input("x", [nil, 4, 6, 6]); g.output("y")
+        g.weight("w", [4, 4, 1, 1])
+        g.node("Conv", ["x", "w"], ["c"])
+        g.node("Add", ["c", "x"], ["a"])
+        g.node("Relu", ["a"], ["y"])
+        try compareFused(g, input: TestGraph.input([3, 4, 6, 6]), outputs: ["y"], expectSteps: 1, tolerance: 0)
+    }
+
     /// A requested intermediate output blocks the fusion that would hide it.
     func testRequestedIntermediateIsNotFusedAway() throws {
         var g = TestGraph()

@@ -52,11 +52,14 @@ struct PlanBuilder {
         var producer: [String: Int] = [:]
         for (i, n) in model.nodes.enumerated() { for o in n.spec.outputs where !o.isEmpty { producer[o] = i } }
         var needed = [Bool](repeating: false, count: model.nodes.count)
-        var stack = outputs.compactMap { producer[$0] }
+        // A given input may also be an intermediate value: the walk stops there.
+        var stack = outputs.filter { inputs[$0] == nil }.compactMap { producer[$0] }
         while let i = stack.popLast() {
             if needed[i] { continue }
             needed[i] = true
-            for name in model.nodes[i].spec.inputs where !name.isEmpty { if let p = producer[name] { stack.append(p) } }
+            for name in model.nodes[i].spec.inputs where !name.isEmpty && inputs[name] == nil {
+                if let p = producer[name] { stack.append(p) }
+            }
         }
 
         var slots: [String: Int] = [:]

@@ -240,13 +240,17 @@ struct GraphFusion {
             }
             guard let f = found else { return }
             conv = (f.0, f.1, f.2); extra = f.3
-            epilogue = .add(input: f.1.inputSlots.count)
+            // Input 2 is the optional bias: a residual of a bias-free conv goes after it.
+            epilogue = .add(input: max(f.1.inputSlots.count, 3))
         default:
             return
         }
         var (k, s, op) = conv
         op.epilogue.append(epilogue)
-        if let e = extra { s.inputSlots.append(e) }
+        if let e = extra {
+            if s.inputSlots.count == 2 { s.inputSlots.append(-1) }
+            s.inputSlots.append(e)
+        }
         s.op = op
         s.outputSlots = step.outputSlots
         // The fused conv runs where the epilogue ran (its inputs, incl. the residual, exist there).

@@ -6,8 +6,10 @@ import TensorKernels
 ///
 /// The first run with a new input signature (shapes; contents of integer inputs)
 /// builds and caches an `ExecutionPlan`, so a dynamic batch dimension costs one
-/// planning pass per distinct batch size. Not thread-safe: one `run` at a time
-/// (plans own their buffers); use one session per thread.
+/// planning pass per distinct batch size. A batch of a graph whose samples are
+/// independent runs split into passes of `splitBatchSize` samples (see
+/// ONNXSession+BatchSplit.swift). Not thread-safe: one `run` at a time (plans own
+/// their buffers); use one session per thread.
 public final class ONNXSession {
     /// The model being run.
     public let model: ONNXModel
@@ -16,8 +18,14 @@ public final class ONNXSession {
     /// Whether graph-compile-time fusions (Conv+Clip/Relu, decomposed LayerNorm...) are applied.
     public let fusionEnabled: Bool
     private var plans: [String: ExecutionPlan] = [:]
+    /// Per input signature: how a batch runs split, or nil when it runs whole.
+    var splitPlans: [String: SplitExecution?] = [:]
     /// When set, `run` accumulates wall time per operator type here (seconds).
     public var profile: [String: Double]? = nil
+    /// Samples per pass when a batch runs split (nil: always run the whole batch
+    /// operator by operator). Default 1: each worker thread runs whole images
+    /// through the graph, so activations stay in its cache.
+    public var splitBatchSize: Int? = 1
 
     /// Prepares a session returning `outputs` (default: the graph's declared outputs).
     /// - Throws: `ONNXError.unknownTensor` for a name the graph does not hold.
@@ -36,7 +44,27 @@ public final class ONNXSession {
     /// Runs the graph. `feeds` holds every graph input the requested outputs need.
     /// - Returns: one value per requested output (fresh storage the caller owns).
     public func run(_ feeds: [String: ONNXValue]) throws -> [ONNXValue] {
-        let plan = try plan(for: feeds)
+        let (key, infos) = try signature(of: feeds)
+        if let split = try splitExecution(key: key, infos: infos) {
+            return try runSplit(split, feeds)
+        }
+        let plan = try plan(key: key, infos: infos)
+        var profile = self.profile
+        defer { self.profile = profile }
+        let slots = try execute(plan, feeds, profile: &profile)
+        return try plan.outputSlots.map { s in
+            switch slots[s] {
+            case .float(let t)?: return .float(t.copy())
+            case .int(let t)?: return .int(t)
+            case nil: throw ONNXError.invalidModel("output slot \(s) was not computed")
+            }
+        }
+    }
+
+    /// Runs every step of `plan` on `feeds`; returns the slots (outputs still in
+    /// the plan's buffers). Adds each step's wall time to `profile` when non-nil.
+    func execute(_ plan: ExecutionPlan, _ feeds: [String: ONNXValue],
+                 profile: inout [String: Double]?) throws -> [ONNXValue?] {
         var slots = [ONNXValue?](repeating: nil, count: plan.slotCount)
         for (s, v) in plan.constantSlots { slots[s] = v }
         for (name, s) in plan.inputSlots { slots[s] = feeds[name] }
@@ -54,13 +82,7 @@ public final class ONNXSession {
             }
             for (k, o) in step.outputSlots.enumerated() where o >= 0 && k < outs.count { slots[o] = outs[k] }
         }
-        return try plan.outputSlots.map { s in
-            switch slots[s] {
-            case .float(let t)?: return .float(t.copy())
-            case .int(let t)?: return .int(t)
-            case nil: throw ONNXError.invalidModel("output slot \(s) was not computed")
-            }
-        }
+        return slots
     }
 
     /// Runs a single-input float model on `input` and returns the float outputs.
@@ -103,6 +125,13 @@ public final class ONNXSession {
     }
 
     func plan(for feeds: [String: ONNXValue]) throws -> ExecutionPlan {
+        let (key, infos) = try signature(of: feeds)
+        return try plan(key: key, infos: infos)
+    }
+
+    /// The plan cache key of `feeds` and the value info of each input, checked
+    /// against the model's declared inputs.
+    func signature(of feeds: [String: ONNXValue]) throws -> (key: String, infos: [String: ValueInfo]) {
         var key = ""
         var infos: [String: ValueInfo] = [:]
         for i in model.inputs {
@@ -125,6 +154,10 @@ public final class ONNXSession {
         for name in feeds.keys where !model.inputs.contains(where: { $0.name == name }) {
             throw ONNXError.badInput("'\(name)' is not an input of the model (inputs: \(model.inputs.map(\.name)))")
         }
+        return (key, infos)
+    }
+
+    private func plan(key: String, infos: [String: ValueInfo]) throws -> ExecutionPlan {
         if let p = plans[key] { return p }
         let p = try PlanBuilder(model: model, outputs: outputNames, fuse: fusionEnabled).build(inputs: infos)
         plans[key] = p

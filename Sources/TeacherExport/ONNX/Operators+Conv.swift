@@ -96,16 +96,18 @@ struct ConvOp: ONNXOperator {
         if inputs.count > 2, case .float(let b)? = inputs[2] { bias = b }
         let s = try shape(x.shape, w.shape, bias?.shape)
         let out = outputs[0]!
-        conv2dForward(out.data, x.data, w.data, bias.map { UnsafePointer($0.data) }, s)
-        for e in epilogue {
+        let steps = try epilogue.map { e -> ConvEpilogueStep in
             switch e {
             case .add(let i):
-                guard case .float(let r)? = inputs[i], r.shape == out.shape else { throw spec.shapeError("fused add operand") }
-                binaryForward(out.data, out.data, r.data, count: out.count, op: .add)
+                guard case .float(let r)? = inputs[i], r.shape == out.shape, r.data != out.data else {
+                    throw spec.shapeError("fused add operand")
+                }
+                return .add(UnsafePointer(r.data))
             case .activation(let a):
-                activationForward(out.data, out.data, count: out.count, a)
+                return .activation(a)
             }
         }
+        conv2dForward(out.data, x.data, w.data, bias.map { UnsafePointer($0.data) }, s, epilogue: steps)
         return [.float(out)]
     }
 }

@@ -16,10 +16,11 @@ fail("refusing to benchmark a debug build (use swift build -c release)")
 
 var args = Array(CommandLine.arguments.dropFirst())
 guard let modelPath = args.first, !modelPath.hasPrefix("--") else {
-    fail("usage: TeacherBench MODEL.onnx --batch N --threads T [--seconds S] [--outputs a,b] [--no-fusion]")
+    fail("usage: TeacherBench MODEL.onnx --batch N --threads T [--seconds S] [--outputs a,b] [--no-fusion] [--split N (0: whole batch)]")
 }
 args.removeFirst()
 var batch = 32, threads = 1, seconds = 5.0, outputs: [String]? = nil, fusion = true, checkFusion = false
+var splitBatch: Int? = 1
 while !args.isEmpty {
     let a = args.removeFirst()
     func value() -> String { guard !args.isEmpty else { fail("\(a) needs a value") }; return args.removeFirst() }
@@ -29,6 +30,7 @@ while !args.isEmpty {
     case "--seconds": seconds = Double(value()) ?? 0
     case "--outputs": outputs = value().split(separator: ",").map(String.init)
     case "--no-fusion": fusion = false
+    case "--split": splitBatch = Int(value()).flatMap { $0 > 0 ? $0 : nil }
     case "--check-fusion": checkFusion = true
     default: fail("unknown option \(a)")
     }
@@ -38,6 +40,7 @@ ComputeThreads.set(threads)
 do {
     let model = try ONNXModel(contentsOf: URL(fileURLWithPath: modelPath))
     let session = try ONNXSession(model: model, outputs: outputs, fusion: fusion)
+    session.splitBatchSize = splitBatch
     guard let input = model.inputs.first else { fail("model has no inputs") }
     let shape = input.dims.enumerated().map { i, d in d ?? (i == 0 ? batch : 1) }
     // A fixed pseudo-random batch (throughput does not depend on the values).

@@ -1,0 +1,266 @@
+import Foundation
+import TensorKernels
+
+/// Split execution of a batch.
+///
+/// Run operator by operator over a batch of 32 images at 224 px, every activation
+/// of a CNN teacher (up to 150 MB) streams through memory once to be written and
+/// again to be read. When the samples of a batch are independent, each worker
+/// thread instead runs its share of the batch as passes of `splitBatchSize`
+/// samples through the whole graph: a pass's activations stay in that core's
+/// cache, and the threads need no synchronisation between operators.
+///
+/// A graph is split for an input signature only when the split is exact:
+/// 1. every input is float with the batch as its leading axis;
+/// 2. shape inference at the full batch and at the pass size gives every
+///    computed value the same shape except a leading axis scaled by the batch
+///    ratio, so each value is the concatenation of the passes' values;
+/// 3. no step mixes samples along that axis while keeping such shapes (Softmax or
+///    LayerNormalization over axis 0, Concat, Split, Slice or Gather on axis 0,
+///    a Transpose that moves axis 0).
+/// Otherwise the batch runs whole, operator by operator.
+/// The tail of a graph whose values are all small per sample (a classifier after
+/// the pooled feature) runs once over the whole batch after the passes: per pass
+/// of one image, a Gemm would stream its whole weight matrix for one row.
+///
+/// The plans of one split input signature.
+struct SplitExecution {
+    /// Samples per pass.
+    let pass: Int
+    /// One plan per worker; computes `passOutputs`.
+    let passPlans: [ExecutionPlan]
+    let passOutputs: [String]
+    /// The small tail over the whole batch, fed by pass outputs and graph inputs;
+    /// nil when the passes compute every requested output.
+    let tail: ExecutionPlan?
+    /// The requested outputs the tail computes, in `tail.outputSlots` order.
+    let tailOutputs: [String]
+}
+
+/// Per-sample element count up to which a trailing step counts as small.
+let splitTailMaxElementsPerSample = 8192
+
+extension ONNXSession {
+    /// How a batch with these inputs runs split, or nil when it runs whole
+    /// (splitting off, a batch of one pass, or a graph whose samples are not
+    /// independent). Cached per signature.
+    func splitExecution(key: String, infos: [String: ValueInfo]) throws -> SplitExecution? {
+        guard let pass = splitBatchSize, pass >= 1, let n = leadingBatch(infos), n > pass, n % pass == 0 else {
+            return nil
+        }
+        let workers = ComputeThreads.count
+        let cacheKey = key + "pass:\(pass);workers:\(workers)"
+        if let cached = splitPlans[cacheKey] { return cached }
+        var passInfos = infos
+        for (name, info) in infos { passInfos[name] = ValueInfo(type: info.type, shape: [pass] + info.shape.dropFirst()) }
+        let inference = PlanBuilder(model: model, outputs: outputNames, fuse: false)
+        var execution: SplitExecution? = nil
+        // A graph that cannot even be inferred at the pass size (a Split of the batch
+        // axis into more parts than a pass has) runs whole; so does one whose full
+        // inference fails, which then reports its error from the whole-batch plan.
+        if let passInference = try? inference.infer(inputs: passInfos), let fullInference = try? inference.infer(inputs: infos),
+           samplesIndependent(full: fullInference, pass: passInference, ratio: n / pass) {
+            let (passOutputs, tailInputs, tailOutputs) = tailCut(passInference, pass: pass, graphInputs: Set(infos.keys))
+            let builder = PlanBuilder(model: model, outputs: passOutputs, fuse: fusionEnabled)
+            let plans = try (0..<workers).map { _ in try builder.build(inputs: passInfos) }
+            var tail: ExecutionPlan? = nil
+            if !tailInputs.isEmpty {
+                var tailInfos: [String: ValueInfo] = [:]
+                for name in tailInputs {
+                    let info = passInference.infos[passInference.slots[name]!]
+                    // Leading axes may hold several rows per sample (Flatten at axis 2).
+                    tailInfos[name] = ValueInfo(type: info.type, shape: [info.shape[0] * (n / pass)] + info.shape.dropFirst())
+                }
+                tail = try PlanBuilder(model: model, outputs: tailOutputs, fuse: fusionEnabled).build(inputs: tailInfos)
+            }
+            execution = SplitExecution(pass: pass, passPlans: plans, passOutputs: passOutputs, tail: tail,
+                                       tailOutputs: tailOutputs)
+        }
+        splitPlans[cacheKey] = execution
+        return execution
+    }
+
+    /// Where the small tail starts: the values the passes must produce (requested
+    /// outputs computed before the tail, and the tail's inputs from the passes),
+    /// the tail's inputs (empty when there is no tail) and the requested outputs it computes.
+    private func tailCut(_ inference: (steps: [PlanStep], slots: [String: Int], infos: [ValueInfo], constants: [Int: ONNXValue]),
+                         pass: Int, graphInputs: Set<String>) -> (passOutputs: [String], tailInputs: [String], tailOutputs: [String]) {
+        let steps = inference.steps
+        func small(_ slot: Int) -> Bool {
+            let info = inference.infos[slot]
+            return info.constant != nil || info.count / pass <= splitTailMaxElementsPerSample
+        }
+        var start = steps.count
+        while start > 0, (steps[start - 1].inputSlots + steps[start - 1].outputSlots).allSatisfy({ $0 < 0 || small($0) }) {
+            start -= 1
+        }
+        if start == steps.count || start == 0 { return (outputNames, [], []) }
+        let produced = Set(steps[start...].flatMap { $0.spec.outputs })
+        var tailInputs: [String] = []
+        for step in steps[start...] {
+            for name in step.spec.inputs where !name.isEmpty && !produced.contains(name) && !tailInputs.contains(name) {
+                if let s = inference.slots[name], inference.infos[s].constant == nil { tailInputs.append(name) }
+            }
+        }
+        let fromPasses = outputNames.filter { !produced.contains($0) } + tailInputs.filter { !graphInputs.contains($0) }
+        var passOutputs: [String] = []
+        for name in fromPasses where !passOutputs.contains(name) { passOutputs.append(name) }
+        return (passOutputs, tailInputs, outputNames.filter { produced.contains($0) })
+    }
+
+    /// Runs a batch as passes (one plan per worker), then the tail, and returns
+    /// the requested outputs.
+    func runSplit(_ split: SplitExecution, _ feeds: [String: ONNXValue]) throws -> [ONNXValue] {
+        let names = Array(feeds.keys)
+        let full = names.map { name -> Tensor in
+            guard case .float(let t)? = feeds[name] else { preconditionFailure("split runs take float inputs") }
+            return t
+        }
+        let n = full[0].shape[0], pass = split.pass, passes = n / pass
+        let plans = split.passPlans
+        let outputs = plans[0].outputSlots.map { s -> Tensor in
+            let shape = plans[0].infos[s].shape
+            return Tensor(zeros: [shape[0] * passes] + shape.dropFirst())
+        }
+        let lock = NSLock()
+        var nextPass = 0
+        var failure: Error? = nil
+        let profiles = plans.map { _ in WorkerProfile(profile == nil ? nil : [:]) }
+        ComputeThreads.parallelWorkers { w in
+            let plan = plans[w]
+            // This worker's input tensors, refilled for every pass it takes.
+            let slices = full.map { Tensor(zeros: [pass] + $0.shape.dropFirst()) }
+            var passFeeds: [String: ONNXValue] = [:]
+            for (k, name) in names.enumerated() { passFeeds[name] = .float(slices[k]) }
+            while true {
+                lock.lock()
+                let i = nextPass
+                nextPass += 1
+                let stop = failure != nil
+                lock.unlock()
+                if stop || i >= passes { return }
+                do {
+                    for (k, t) in full.enumerated() {
+                        let c = slices[k].count
+                        slices[k].data.update(from: t.data + i * c, count: c)
+                    }
+                    let slots = try execute(plan, passFeeds, profile: &profiles[w].times)
+                    for (k, s) in plan.outputSlots.enumerated() {
+                        guard case .float(let t)? = slots[s] else {
+                            throw ONNXError.invalidModel("output slot \(s) was not computed")
+                        }
+                        (outputs[k].data + i * t.count).update(from: t.data, count: t.count)
+                    }
+                } catch {
+                    lock.lock()
+                    if failure == nil { failure = error }
+                    lock.unlock()
+                    return
+                }
+            }
+        }
+        if let failure { throw failure }
+        var values: [String: ONNXValue] = feeds
+        for (k, name) in split.passOutputs.enumerated() { values[name] = .float(outputs[k]) }
+        if let tail = split.tail {
+            var tailFeeds: [String: ONNXValue] = [:]
+            for name in tail.inputSlots.keys { tailFeeds[name] = values[name] }
+            let slots = try execute(tail, tailFeeds, profile: &profiles[0].times)
+            for (k, name) in split.tailOutputs.enumerated() {
+                guard case .float(let t)? = slots[tail.outputSlots[k]] else {
+                    throw ONNXError.invalidModel("output '\(name)' was not computed")
+                }
+                values[name] = .float(t.copy())
+            }
+        }
+        if profile != nil {
+            for p in profiles { for (op, t) in p.times ?? [:] { profile![op, default: 0] += t } }
+        }
+        return try outputNames.map { name in
+            guard let v = values[name] else { throw ONNXError.invalidModel("output '\(name)' was not computed") }
+            return v
+        }
+    }
+
+    /// The common leading dimension of the inputs when every one is a float tensor
+    /// whose plan does not depend on its contents, else nil.
+    private func leadingBatch(_ infos: [String: ValueInfo]) -> Int? {
+        var n: Int? = nil
+        for info in infos.values {
+            guard info.type == .float32, info.constant == nil, let d = info.shape.first, n == nil || n == d else {
+                return nil
+            }
+            n = d
+        }
+        return n
+    }
+
+    /// Conditions 2 and 3 of the file comment, on the unfused inference of the
+    /// full batch and of one pass (`ratio` = full batch / pass size).
+    private func samplesIndependent(full: (steps: [PlanStep], slots: [String: Int], infos: [ValueInfo], constants: [Int: ONNXValue]),
+                                    pass: (steps: [PlanStep], slots: [String: Int], infos: [ValueInfo], constants: [Int: ONNXValue]),
+                                    ratio: Int) -> Bool {
+        for (name, fs) in full.slots {
+            guard let ps = pass.slots[name] else { return false }
+            let f = full.infos[fs], p = pass.infos[ps]
+            if f.constant != nil || p.constant != nil {
+                // Weights and folded shape arithmetic: their shapes must not follow the batch.
+                guard f.constant != nil, p.constant != nil, f.shape == p.shape else { return false }
+                continue
+            }
+            guard let f0 = f.shape.first, let p0 = p.shape.first, f0 == p0 * ratio,
+                  f.shape.dropFirst() == p.shape.dropFirst() else { return false }
+        }
+        for name in outputNames {
+            guard let s = pass.slots[name], pass.infos[s].type == .float32, pass.infos[s].constant == nil else {
+                return false
+            }
+        }
+        return !pass.steps.contains { mixesSamples($0, pass.infos) }
+    }
+
+    /// Whether a step combines values of different samples along axis 0 while
+    /// keeping shapes that condition 2 accepts.
+    private func mixesSamples(_ step: PlanStep, _ infos: [ValueInfo]) -> Bool {
+        let spec = step.spec
+        func input(_ k: Int) -> ValueInfo? {
+            k < step.inputSlots.count && step.inputSlots[k] >= 0 ? infos[step.inputSlots[k]] : nil
+        }
+        /// Attribute `key` as a non-negative axis of input `k` (nil when unreadable).
+        func axis(_ key: String, default value: Int, of k: Int = 0) -> Int? {
+            guard let x = input(k), let a = try? spec.int(key, default: value) else { return nil }
+            return a < 0 ? a + x.shape.count : a
+        }
+        switch spec.opType {
+        case "Softmax", "LogSoftmax", "Hardmax":
+            return axis("axis", default: 1) ?? 0 == 0
+        case "LayerNormalization":
+            return axis("axis", default: -1) ?? 0 == 0
+        case "Concat":
+            return axis("axis", default: 0) ?? 0 == 0
+        case "Split":
+            return axis("axis", default: 0) ?? 0 == 0
+        case "Gather":
+            return input(0)?.constant == nil && axis("axis", default: 0) ?? 0 == 0
+        case "Transpose":
+            // Without `perm`, Transpose reverses the axes.
+            guard let perm = try? spec.ints("perm") ?? Array((0..<(input(0)?.shape.count ?? 0)).reversed()) else {
+                return true
+            }
+            return perm.first ?? 0 != 0
+        case "Slice":
+            // Without `axes`, Slice acts on the leading axes, axis 0 included.
+            guard let data = input(0), data.constant == nil else { return false }
+            guard let axes = input(3)?.constant?.int64s else { return true }
+            return axes.contains { $0 == 0 || Int($0) == -data.shape.count }
+        default:
+            return false
+        }
+    }
+}
+
+/// One worker's operator timings (a class so each worker mutates only its own).
+final class WorkerProfile {
+    var times: [String: Double]?
+    init(_ times: [String: Double]?) { self.times = times }
+}

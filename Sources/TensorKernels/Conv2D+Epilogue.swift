@@ -1,0 +1,29 @@
+/// Pointwise work fused onto a convolution's output.
+///
+/// A residual add or an activation after a convolution is one more pass over a
+/// tensor that, at teacher batch sizes, no longer fits in cache. The convolution
+/// kernels instead apply these steps to each part of the output (an image, a
+/// plane) as soon as that part is complete, while it is still cached.
+
+/// One pointwise step applied to a convolution's output.
+public enum ConvEpilogueStep {
+    /// out += residual, a tensor of the output's shape (must not alias the output).
+    case add(UnsafePointer<Float>)
+    /// out = f(out)
+    case activation(Activation)
+}
+
+/// Applies `steps` to out[offset ..< offset + count] on the calling thread.
+@inlinable
+func applyEpilogue(_ steps: [ConvEpilogueStep], _ out: UnsafeMutablePointer<Float>, offset: Int, count: Int) {
+    let p = out + offset
+    for step in steps {
+        switch step {
+        case .add(let residual):
+            let r = residual + offset
+            for i in 0..<count { p[i] += r[i] }
+        case .activation(let kind):
+            activationRange(p, p, 0, count, kind)
+        }
+    }
+}
