@@ -57,3 +57,22 @@ func simdGradMoments(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: 
     while i < n { s += g[i]; q += g[i] * (x[i] - shift); i &+= 1 }
     return (s, q)
 }
+
+/// max(p[0..<n]), -inf for n = 0 (NaN-oblivious, like the scalar loops it replaces).
+@inline(__always) @usableFromInline
+func simdMax(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+    var a0 = SIMD8<Float>(repeating: -.infinity), a1 = a0
+    var i = 0
+    let raw = UnsafeRawPointer(p)
+    while i &+ 16 <= n {
+        let v0 = raw.loadUnaligned(fromByteOffset: i &* 4, as: SIMD8<Float>.self)
+        let v1 = raw.loadUnaligned(fromByteOffset: (i &+ 8) &* 4, as: SIMD8<Float>.self)
+        a0 = a0.replacing(with: v0, where: v0 .> a0)
+        a1 = a1.replacing(with: v1, where: v1 .> a1)
+        i &+= 16
+    }
+    let a = a0.replacing(with: a1, where: a1 .> a0)
+    var m = a.max()
+    while i < n { m = p[i] > m ? p[i] : m; i &+= 1 }
+    return m
+}

@@ -110,11 +110,11 @@ public func softmaxLastAxisForward(_ out: UnsafeMutablePointer<Float>,   // (row
     ComputeThreads.parallelFor(chunks) { t in
         for r in (t * rows / chunks)..<((t + 1) * rows / chunks) {
             let x = input + r * length, y = out + r * length
-            var m = -Float.infinity
-            for i in 0..<length { m = x[i] > m ? x[i] : m }
-            var s: Float = 0
-            for i in 0..<length { let e = fastExp(x[i] - m); y[i] = e; s += e }
-            let inv = 1 / s
+            let m = simdMax(x, length)
+            // Exp and sum in separate loops: a float sum in the same loop keeps the
+            // compiler from vectorising the exp (it would reassociate the sum).
+            for i in 0..<length { y[i] = fastExp(x[i] - m) }
+            let inv = 1 / simdSum(y, length)
             for i in 0..<length { y[i] *= inv }
         }
     }

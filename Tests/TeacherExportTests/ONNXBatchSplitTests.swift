@@ -81,6 +81,27 @@ final class ONNXBatchSplitTests: XCTestCase {
         XCTAssertEqual(y.array, x.array.map { max($0, 0) })
     }
 
+    /// A class token expanded to the batch (folded to a constant of shape (N, 1, D))
+    /// is the same per sample: the ViT pattern still splits.
+    func testBatchExpandedConstantStillSplits() throws {
+        var g = TestGraph()
+        g.input("x", [nil, 2, 4]); g.output("y")
+        g.weight("cls", [1, 1, 4])
+        g.ints("first", [0]); g.ints("rest", [1, 4])
+        g.node("Shape", ["x"], ["shape"])
+        g.node("Gather", ["shape", "first"], ["n"], int: ["axis": 0])
+        g.node("Concat", ["n", "rest"], ["target"], int: ["axis": 0])
+        g.node("Expand", ["cls", "target"], ["tokens"])
+        g.node("Concat", ["tokens", "x"], ["seq"], int: ["axis": 1])
+        g.node("Relu", ["seq"], ["y"])
+        let x = TestGraph.input([3, 2, 4])
+        let s = try session(g, split: 1)
+        let y = try s.run(x)[0]
+        XCTAssertNotNil(splitDecision(s))
+        XCTAssertEqual(y.array, try session(g, split: nil).run(x)[0].array)
+        XCTAssertEqual(y.shape, [3, 3, 4])
+    }
+
     func testSoftmaxOverTheBatchAxisRunsWhole() throws {
         var g = TestGraph()
         g.input("x", [nil, 4]); g.output("y")

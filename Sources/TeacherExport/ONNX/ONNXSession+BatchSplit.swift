@@ -204,8 +204,16 @@ extension ONNXSession {
             guard let ps = pass.slots[name] else { return false }
             let f = full.infos[fs], p = pass.infos[ps]
             if f.constant != nil || p.constant != nil {
-                // Weights and folded shape arithmetic: their shapes must not follow the batch.
-                guard f.constant != nil, p.constant != nil, f.shape == p.shape else { return false }
+                // Weights and folded shape arithmetic keep their shapes; a folded value
+                // that follows the batch (a class token expanded to (N, 1, D)) must be
+                // the pass's value repeated.
+                guard case let fc? = f.constant, case let pc? = p.constant else { return false }
+                if f.shape == p.shape { continue }
+                guard case .float(let ft) = fc, case .float(let pt) = pc, let p0 = p.shape.first,
+                      f.shape == [p0 * ratio] + p.shape.dropFirst() else { return false }
+                for r in 0..<ratio where memcmp(ft.data + r * pt.count, pt.data, pt.count * MemoryLayout<Float>.size) != 0 {
+                    return false
+                }
                 continue
             }
             guard let f0 = f.shape.first, let p0 = p.shape.first, f0 == p0 * ratio,
