@@ -101,15 +101,6 @@ func col2imAccumulate(_ image: UnsafeMutablePointer<Float>,  // (Cg, H, W)
     }
 }
 
-/// Adds bias[o] to every element of each (OH*OW) plane of an image.
-@inlinable
-func addBiasPlanes(_ out: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, channels: Int, plane: Int) {
-    for o in 0..<channels {
-        let p = out + o * plane, b = bias[o]
-        for i in 0..<plane { p[i] += b }
-    }
-}
-
 /// GEMM-based forward (im2col, or direct for pointwise). See `conv2dForward`.
 func conv2dForwardGemm(_ out: UnsafeMutablePointer<Float>,   // (N, O, OH, OW)
                        _ input: UnsafePointer<Float>,        // (N, C, H, W)
@@ -129,6 +120,11 @@ func conv2dForwardGemm(_ out: UnsafeMutablePointer<Float>,   // (N, O, OH, OW)
         for n in (t * s.batch / threads)..<((t + 1) * s.batch / threads) {
             let img = input + n * s.inChannels * hw
             let o = out + n * s.outChannels * ohw
+            // With a bias, the output starts as the bias and the GEMM accumulates
+            // (beta 1): with beta 0 OpenBLAS first zeroes C, one more pass over it.
+            if let bias {
+                for c in 0..<s.outChannels { (o + c * ohw).update(repeating: bias[c], count: ohw) }
+            }
             for g in 0..<s.groups {
                 let b: UnsafePointer<Float>
                 if pointwise {
@@ -138,9 +134,8 @@ func conv2dForwardGemm(_ out: UnsafeMutablePointer<Float>,   // (N, O, OH, OW)
                     b = UnsafePointer(col)
                 }
                 gemm(m: og, n: ohw, k: kdim, a: weight + g * og * kdim, lda: kdim,
-                     b: b, ldb: ohw, c: o + g * og * ohw, ldc: ohw)
+                     b: b, ldb: ohw, c: o + g * og * ohw, ldc: ohw, beta: bias == nil ? 0 : 1)
             }
-            if let bias { addBiasPlanes(o, bias, channels: s.outChannels, plane: ohw) }
             applyEpilogue(epilogue, out, offset: n * s.outChannels * ohw, count: s.outChannels * ohw)
         }
     }
