@@ -86,6 +86,7 @@ func depthwiseForwardBlocked(_ out: UnsafeMutablePointer<Float>,   // (N, C, OH,
     let ch = c.inChannels, hw = c.inHeight * c.inWidth, ohw = plan.oh * plan.ow
     let blocks = (ch + 7) / 8
     let threads = min(ComputeThreads.count, blocks)
+    let (lo, hi, rest) = leadingClamp(epilogue)
     ComputeThreads.parallelFor(threads) { t in
         let kk = plan.k * plan.k
         let buf = UnsafeMutablePointer<Float>.allocate(capacity: plan.padCount + plan.outCount)
@@ -126,11 +127,16 @@ func depthwiseForwardBlocked(_ out: UnsafeMutablePointer<Float>,   // (N, C, OH,
                             store8(a0, obuf + (oy * plan.ow + ox) * 8)
                         }
                     }
+                    // The scatter to planes applies a leading clamp (ReLU6 and the like)
+                    // on the way, so only other epilogue steps need a pass of their own.
                     for j in 0..<nc {
                         let dst = out + (n * ch + c0 + j) * ohw
-                        for p in 0..<ohw { dst[p] = obuf[p &* 8 &+ j] }
+                        for p in 0..<ohw {
+                            let v = obuf[p &* 8 &+ j]
+                            dst[p] = v < lo ? lo : (v > hi ? hi : v)
+                        }
                     }
-                    applyEpilogue(epilogue, out, offset: (n * ch + c0) * ohw, count: nc * ohw)
+                    applyEpilogue(rest, out, offset: (n * ch + c0) * ohw, count: nc * ohw)
                 }
             }
         }

@@ -27,3 +27,17 @@ func applyEpilogue(_ steps: [ConvEpilogueStep], _ out: UnsafeMutablePointer<Floa
         }
     }
 }
+
+/// The bounds of a leading clamp step of `steps` (ReLU, ReLU6, Clip), for kernels
+/// that clamp while they store ((-inf, inf) when there is none), and the steps left.
+func leadingClamp(_ steps: [ConvEpilogueStep]) -> (lo: Float, hi: Float, rest: [ConvEpilogueStep]) {
+    if case .activation(let a)? = steps.first {
+        switch a {
+        case .relu: return (0, .infinity, Array(steps.dropFirst()))
+        case .relu6: return (0, 6, Array(steps.dropFirst()))
+        case let .clip(lo, hi): return (lo, hi, Array(steps.dropFirst()))
+        default: break
+        }
+    }
+    return (-.infinity, .infinity, steps)
+}

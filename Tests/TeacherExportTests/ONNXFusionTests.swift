@@ -34,6 +34,20 @@ final class ONNXFusionTests: XCTestCase {
         try compareFused(g, input: TestGraph.input([2, 4, 9, 9]), outputs: ["y"], expectSteps: 2, tolerance: 0)
     }
 
+    /// Depthwise convs clamp their output as they store it (channel-blocked kernel for
+    /// narrow planes, row kernel for wide ones): exact against Conv then Clip.
+    func testDepthwiseClampEpilogueIsExact() throws {
+        for width in [7, 40] {
+            var g = TestGraph()
+            g.input("x", [nil, 12, width, width]); g.output("y")
+            g.weight("w", [12, 1, 3, 3], scale: 2); g.weight("b", [12])
+            g.weight("lo", [], values: [0]); g.weight("hi", [], values: [0.5])
+            g.node("Conv", ["x", "w", "b"], ["c"], ints: ["pads": [1, 1, 1, 1]], int: ["group": 12])
+            g.node("Clip", ["c", "lo", "hi"], ["y"])
+            try compareFused(g, input: TestGraph.input([2, 12, width, width]), outputs: ["y"], expectSteps: 1, tolerance: 0)
+        }
+    }
+
     /// A residual fused into a conv without bias is not mistaken for its bias.
     func testResidualFusedIntoBiasFreeConvIsExact() throws {
         var g = TestGraph()
