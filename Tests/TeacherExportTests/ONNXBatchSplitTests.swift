@@ -6,11 +6,11 @@ import TensorKernels
 /// Split execution (ONNXSession+BatchSplit.swift): passes of a few samples per
 /// worker give the whole batch's results, and graphs that mix samples run whole.
 final class ONNXBatchSplitTests: XCTestCase {
-    /// x -> Conv -> Relu -> (1x1 Conv + skip) -> GAP -> Flatten -> Gemm, at 48 px so
-    /// the feature maps (9216 floats per sample) are above the small-tail limit.
+    /// x -> Conv -> Relu -> (1x1 Conv + skip) -> GAP -> Flatten -> Gemm, at 130 px so
+    /// the feature maps (67,600 floats per sample) are above the small-tail limit.
     func residualClassifier() -> TestGraph {
         var g = TestGraph()
-        g.input("x", [nil, 3, 48, 48]); g.output("logits")
+        g.input("x", [nil, 3, 130, 130]); g.output("logits")
         g.weight("w", [4, 3, 3, 3]); g.weight("b", [4]); g.weight("w2", [4, 4, 1, 1])
         g.weight("fw", [5, 4]); g.weight("fb", [5])
         g.node("Conv", ["x", "w", "b"], ["c"], ints: ["pads": [1, 1, 1, 1]])
@@ -37,14 +37,14 @@ final class ONNXBatchSplitTests: XCTestCase {
 
     func testSplitPassesMatchTheWholeBatchAtOneAndTwoThreads() throws {
         let g = residualClassifier(), outputs = ["feat", "logits", "c2"]
-        let x = TestGraph.input([6, 3, 48, 48])
+        let x = TestGraph.input([6, 3, 130, 130])
         for threads in [1, 2] {
             try ComputeThreads.with(threads: threads) {
                 let whole = try session(g, outputs: outputs, split: nil).run(x)
                 for pass in [1, 2, 3] {
                     let s = try session(g, outputs: outputs, split: pass)
                     let split = try s.run(x)
-                    XCTAssertEqual(split.map(\.shape), [[6, 4], [6, 5], [6, 4, 48, 48]])
+                    XCTAssertEqual(split.map(\.shape), [[6, 4], [6, 5], [6, 4, 130, 130]])
                     for (a, b) in zip(split, whole) {
                         XCTAssertLessThanOrEqual(maxRelativeError(a, b), 1e-6, "pass \(pass), \(threads) threads")
                     }
@@ -54,6 +54,8 @@ final class ONNXBatchSplitTests: XCTestCase {
                     // over the batch, fed by the pooled feature.
                     XCTAssertEqual(decision.tailOutputs, ["feat", "logits"])
                     XCTAssertEqual(Set(decision.passOutputs), ["p", "c2"])
+                    // One tail plan per worker, each over an equal share of the batch.
+                    XCTAssertEqual(decision.tailPlans.count, threads)
                 }
             }
         }
@@ -61,7 +63,7 @@ final class ONNXBatchSplitTests: XCTestCase {
 
     func testBatchNotAMultipleOfThePassRunsWhole() throws {
         let g = residualClassifier()
-        let x = TestGraph.input([5, 3, 48, 48])
+        let x = TestGraph.input([5, 3, 130, 130])
         let s = try session(g, split: 2)
         XCTAssertEqual(try s.run(x)[0].array, try session(g, split: nil).run(x)[0].array)
         XCTAssertTrue(s.splitPlans.isEmpty, "no split was even considered for 5 = 2 + 2 + 1")

@@ -132,7 +132,9 @@ final class ConvTests: XCTestCase {
                         padding: Padding2D(1), groups: 16),
             Conv2DShape(batch: 3, inChannels: 16, inHeight: 13, inWidth: 13, outChannels: 16, kernelHeight: 3, kernelWidth: 3,
                         stride: (2, 2), padding: Padding2D(1), groups: 16),
+            // 1x1 on small maps: one GEMM over the batch; on larger ones: a GEMM per image
             Conv2DShape(batch: 3, inChannels: 24, inHeight: 9, inWidth: 10, outChannels: 40, kernelHeight: 1, kernelWidth: 1),
+            Conv2DShape(batch: 2, inChannels: 16, inHeight: 17, inWidth: 17, outChannels: 24, kernelHeight: 1, kernelWidth: 1),
             // wide stride-2 rows: the SIMD deinterleave in im2col, with asymmetric pads
             Conv2DShape(batch: 2, inChannels: 3, inHeight: 9, inWidth: 41, outChannels: 4, kernelHeight: 3, kernelWidth: 3,
                         stride: (2, 2), padding: Padding2D(top: 1, left: 2, bottom: 0, right: 1)),

@@ -19,9 +19,11 @@ import TensorKernels
 ///    LayerNormalization over axis 0, Concat, Split, Slice or Gather on axis 0,
 ///    a Transpose that moves axis 0).
 /// Otherwise the batch runs whole, operator by operator.
-/// The tail of a graph whose values are all small per sample (a classifier after
-/// the pooled feature) runs once over the whole batch after the passes: per pass
-/// of one image, a Gemm would stream its whole weight matrix for one row.
+/// The tail of a graph whose values are all small per sample (the last 7x7 stage
+/// and the classifier) runs after the passes over a share of the batch per worker
+/// (or the whole batch): per pass of one image, a Gemm would stream its whole
+/// weight matrix for one row, narrow 1x1 convolutions gain from one GEMM over many
+/// images, and the batch's small feature maps fit in cache anyway.
 ///
 /// The plans of one split input signature.
 struct SplitExecution {
@@ -30,15 +32,18 @@ struct SplitExecution {
     /// One plan per worker; computes `passOutputs`.
     let passPlans: [ExecutionPlan]
     let passOutputs: [String]
-    /// The small tail over the whole batch, fed by pass outputs and graph inputs;
-    /// nil when the passes compute every requested output.
-    let tail: ExecutionPlan?
-    /// The requested outputs the tail computes, in `tail.outputSlots` order.
+    /// The small tail, fed by pass outputs and graph inputs: one plan per worker over
+    /// an equal share of the batch, or one plan over the whole batch; empty when the
+    /// passes compute every requested output.
+    let tailPlans: [ExecutionPlan]
+    /// The requested outputs the tail computes, in its plans' `outputSlots` order.
     let tailOutputs: [String]
 }
 
-/// Per-sample element count up to which a trailing step counts as small.
-let splitTailMaxElementsPerSample = 8192
+/// Per-sample element count up to which a trailing step counts as small: the last
+/// stage of a CNN teacher at 224 px (1152 x 7 x 7 = 56,448 floats), whose narrow 1x1
+/// convolutions run faster as one GEMM over the batch than per image.
+let splitTailMaxElementsPerSample = 65536
 
 extension ONNXSession {
     /// How a batch with these inputs runs split, or nil when it runs whole
@@ -63,17 +68,19 @@ extension ONNXSession {
             let (passOutputs, tailInputs, tailOutputs) = tailCut(passInference, pass: pass, graphInputs: Set(infos.keys))
             let builder = PlanBuilder(model: model, outputs: passOutputs, fuse: fusionEnabled)
             let plans = try (0..<workers).map { _ in try builder.build(inputs: passInfos) }
-            var tail: ExecutionPlan? = nil
+            var tailPlans: [ExecutionPlan] = []
             if !tailInputs.isEmpty {
+                let shares = n % workers == 0 ? workers : 1
                 var tailInfos: [String: ValueInfo] = [:]
                 for name in tailInputs {
                     let info = passInference.infos[passInference.slots[name]!]
                     // Leading axes may hold several rows per sample (Flatten at axis 2).
-                    tailInfos[name] = ValueInfo(type: info.type, shape: [info.shape[0] * (n / pass)] + info.shape.dropFirst())
+                    tailInfos[name] = ValueInfo(type: info.type, shape: [info.shape[0] / pass * (n / shares)] + info.shape.dropFirst())
                 }
-                tail = try PlanBuilder(model: model, outputs: tailOutputs, fuse: fusionEnabled).build(inputs: tailInfos)
+                let tailBuilder = PlanBuilder(model: model, outputs: tailOutputs, fuse: fusionEnabled)
+                tailPlans = try (0..<shares).map { _ in try tailBuilder.build(inputs: tailInfos) }
             }
-            execution = SplitExecution(pass: pass, passPlans: plans, passOutputs: passOutputs, tail: tail,
+            execution = SplitExecution(pass: pass, passPlans: plans, passOutputs: passOutputs, tailPlans: tailPlans,
                                        tailOutputs: tailOutputs)
         }
         splitPlans[cacheKey] = execution
@@ -112,12 +119,44 @@ extension ONNXSession {
     /// the requested outputs.
     func runSplit(_ split: SplitExecution, _ feeds: [String: ONNXValue]) throws -> [ONNXValue] {
         let names = Array(feeds.keys)
-        let full = names.map { name -> Tensor in
-            guard case .float(let t)? = feeds[name] else { preconditionFailure("split runs take float inputs") }
-            return t
+        let full = try names.map { try floatValue(feeds[$0], $0) }
+        let profiles = split.passPlans.map { _ in WorkerProfile(profile == nil ? nil : [:]) }
+        let passOutputs = try runPasses(split.passPlans, names, full, passes: full[0].shape[0] / split.pass, profiles)
+        var values: [String: ONNXValue] = feeds
+        for (k, name) in split.passOutputs.enumerated() { values[name] = .float(passOutputs[k]) }
+        if let tail = split.tailPlans.first {
+            let tailNames = Array(tail.inputSlots.keys)
+            let tailFull = try tailNames.map { try floatValue(values[$0], $0) }
+            let outs: [Tensor]
+            if split.tailPlans.count > 1 {
+                outs = try runPasses(split.tailPlans, tailNames, tailFull, passes: split.tailPlans.count, profiles)
+            } else {
+                var tailFeeds: [String: ONNXValue] = [:]
+                for (k, name) in tailNames.enumerated() { tailFeeds[name] = .float(tailFull[k]) }
+                let slots = try execute(tail, tailFeeds, profile: &profiles[0].times)
+                outs = try tail.outputSlots.map { try floatValue(slots[$0], "output slot \($0)").copy() }
+            }
+            for (k, name) in split.tailOutputs.enumerated() { values[name] = .float(outs[k]) }
         }
-        let n = full[0].shape[0], pass = split.pass, passes = n / pass
-        let plans = split.passPlans
+        if profile != nil {
+            for p in profiles { for (op, t) in p.times ?? [:] { profile![op, default: 0] += t } }
+        }
+        return try outputNames.map { name in
+            guard let v = values[name] else { throw ONNXError.invalidModel("output '\(name)' was not computed") }
+            return v
+        }
+    }
+
+    private func floatValue(_ v: ONNXValue?, _ name: String) throws -> Tensor {
+        guard case .float(let t)? = v else { throw ONNXError.invalidModel("'\(name)' was not computed as a float tensor") }
+        return t
+    }
+
+    /// Runs `plans` (one per worker, all for the same pass shape) over `full` cut into
+    /// `passes` equal parts along axis 0, workers taking the next part as they finish;
+    /// returns the plans' outputs assembled along axis 0.
+    private func runPasses(_ plans: [ExecutionPlan], _ names: [String], _ full: [Tensor], passes: Int,
+                           _ profiles: [WorkerProfile]) throws -> [Tensor] {
         let outputs = plans[0].outputSlots.map { s -> Tensor in
             let shape = plans[0].infos[s].shape
             return Tensor(zeros: [shape[0] * passes] + shape.dropFirst())
@@ -125,11 +164,10 @@ extension ONNXSession {
         let lock = NSLock()
         var nextPass = 0
         var failure: Error? = nil
-        let profiles = plans.map { _ in WorkerProfile(profile == nil ? nil : [:]) }
         ComputeThreads.parallelWorkers { w in
             let plan = plans[w]
             // This worker's input tensors, refilled for every pass it takes.
-            let slices = full.map { Tensor(zeros: [pass] + $0.shape.dropFirst()) }
+            let slices = full.map { Tensor(zeros: [$0.shape[0] / passes] + $0.shape.dropFirst()) }
             var passFeeds: [String: ONNXValue] = [:]
             for (k, name) in names.enumerated() { passFeeds[name] = .float(slices[k]) }
             while true {
@@ -146,9 +184,7 @@ extension ONNXSession {
                     }
                     let slots = try execute(plan, passFeeds, profile: &profiles[w].times)
                     for (k, s) in plan.outputSlots.enumerated() {
-                        guard case .float(let t)? = slots[s] else {
-                            throw ONNXError.invalidModel("output slot \(s) was not computed")
-                        }
+                        let t = try floatValue(slots[s], "output slot \(s)")
                         (outputs[k].data + i * t.count).update(from: t.data, count: t.count)
                     }
                 } catch {
@@ -160,26 +196,7 @@ extension ONNXSession {
             }
         }
         if let failure { throw failure }
-        var values: [String: ONNXValue] = feeds
-        for (k, name) in split.passOutputs.enumerated() { values[name] = .float(outputs[k]) }
-        if let tail = split.tail {
-            var tailFeeds: [String: ONNXValue] = [:]
-            for name in tail.inputSlots.keys { tailFeeds[name] = values[name] }
-            let slots = try execute(tail, tailFeeds, profile: &profiles[0].times)
-            for (k, name) in split.tailOutputs.enumerated() {
-                guard case .float(let t)? = slots[tail.outputSlots[k]] else {
-                    throw ONNXError.invalidModel("output '\(name)' was not computed")
-                }
-                values[name] = .float(t.copy())
-            }
-        }
-        if profile != nil {
-            for p in profiles { for (op, t) in p.times ?? [:] { profile![op, default: 0] += t } }
-        }
-        return try outputNames.map { name in
-            guard let v = values[name] else { throw ONNXError.invalidModel("output '\(name)' was not computed") }
-            return v
-        }
+        return outputs
     }
 
     /// The common leading dimension of the inputs when every one is a float tensor
