@@ -101,6 +101,17 @@ func col2imAccumulate(_ image: UnsafeMutablePointer<Float>,  // (Cg, H, W)
     }
 }
 
+/// Fills row r of the (rows, length) block `c` with bias[r] when there is a bias, so
+/// that the GEMM after it accumulates; returns that GEMM's beta (1, or 0 without a
+/// bias). Adding the bias afterwards would cost a pass more: for beta 0 OpenBLAS
+/// first zeroes C.
+@inline(__always)
+func startWithBias(_ c: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>?, rows: Int, length: Int) -> Float {
+    guard let bias else { return 0 }
+    for r in 0..<rows { (c + r * length).update(repeating: bias[r], count: length) }
+    return 1
+}
+
 /// GEMM-based forward (im2col, or direct for pointwise). See `conv2dForward`.
 func conv2dForwardGemm(_ out: UnsafeMutablePointer<Float>,   // (N, O, OH, OW)
                        _ input: UnsafePointer<Float>,        // (N, C, H, W)
@@ -127,11 +138,7 @@ func conv2dForwardGemm(_ out: UnsafeMutablePointer<Float>,   // (N, O, OH, OW)
         for n in (t * s.batch / threads)..<((t + 1) * s.batch / threads) {
             let img = input + n * s.inChannels * hw
             let o = out + n * s.outChannels * ohw
-            // With a bias, the output starts as the bias and the GEMM accumulates
-            // (beta 1): with beta 0 OpenBLAS first zeroes C, one more pass over it.
-            if let bias {
-                for c in 0..<s.outChannels { (o + c * ohw).update(repeating: bias[c], count: ohw) }
-            }
+            let beta = startWithBias(o, bias, rows: s.outChannels, length: ohw)
             for g in 0..<s.groups {
                 let b: UnsafePointer<Float>
                 if pointwise {
@@ -141,7 +148,7 @@ func conv2dForwardGemm(_ out: UnsafeMutablePointer<Float>,   // (N, O, OH, OW)
                     b = UnsafePointer(col)
                 }
                 gemm(m: og, n: ohw, k: kdim, a: weight + g * og * kdim, lda: kdim,
-                     b: b, ldb: ohw, c: o + g * og * ohw, ldc: ohw, beta: bias == nil ? 0 : 1)
+                     b: b, ldb: ohw, c: o + g * og * ohw, ldc: ohw, beta: beta)
             }
             applyEpilogue(epilogue, out, offset: n * s.outChannels * ohw, count: s.outChannels * ohw)
         }
@@ -168,9 +175,8 @@ func pointwiseForwardBatched(_ out: UnsafeMutablePointer<Float>,   // (N, O, H, 
     let y = UnsafeMutablePointer<Float>.allocate(capacity: o * np)
     defer { x.deallocate(); y.deallocate() }
     for k in 0..<c { for i in 0..<n { (x + k * np + i * p).update(from: input + (i * c + k) * p, count: p) } }
-    // With a bias, y starts as the bias and the GEMM accumulates (see conv2dForwardGemm).
-    if let bias { for r in 0..<o { (y + r * np).update(repeating: bias[r], count: np) } }
-    gemm(m: o, n: np, k: c, a: weight, lda: c, b: x, ldb: np, c: y, ldc: np, beta: bias == nil ? 0 : 1)
+    let beta = startWithBias(y, bias, rows: o, length: np)
+    gemm(m: o, n: np, k: c, a: weight, lda: c, b: x, ldb: np, c: y, ldc: np, beta: beta)
     for i in 0..<n {
         for r in 0..<o { (out + (i * o + r) * p).update(from: y + r * np + i * p, count: p) }
         applyEpilogue(epilogue, out, offset: i * o * p, count: o * p)

@@ -31,8 +31,8 @@ final class ONNXBatchSplitTests: XCTestCase {
 
     /// The one cached split decision of a session that has run one signature.
     func splitDecision(_ s: ONNXSession) -> SplitExecution? {
-        XCTAssertEqual(s.splitPlans.count, 1)
-        return s.splitPlans.values.first ?? nil
+        XCTAssertEqual(s.splitExecutions.count, 1)
+        return s.splitExecutions.values.first ?? nil
     }
 
     func testSplitPassesMatchTheWholeBatchAtOneAndTwoThreads() throws {
@@ -66,7 +66,7 @@ final class ONNXBatchSplitTests: XCTestCase {
         let x = TestGraph.input([5, 3, 130, 130])
         let s = try session(g, split: 2)
         XCTAssertEqual(try s.run(x)[0].array, try session(g, split: nil).run(x)[0].array)
-        XCTAssertTrue(s.splitPlans.isEmpty, "no split was even considered for 5 = 2 + 2 + 1")
+        XCTAssertTrue(s.splitExecutions.isEmpty, "no split was even considered for 5 = 2 + 2 + 1")
     }
 
     /// Flatten at axis 2 gives each sample several rows of the output: still exact.

@@ -45,9 +45,13 @@ struct PlanBuilder {
     let outputs: [String]
     let fuse: Bool
 
+    /// The result of `infer`: runtime steps (unallocated), the slot of every named
+    /// value, every slot's info, and the slots known before running.
+    typealias Inference = (steps: [PlanStep], slots: [String: Int], infos: [ValueInfo], constants: [Int: ONNXValue])
+
     /// Shape inference and constant folding for the given input infos; returns the runtime
     /// steps (unallocated) and the info of every named value.
-    func infer(inputs: [String: ValueInfo]) throws -> (steps: [PlanStep], slots: [String: Int], infos: [ValueInfo], constants: [Int: ONNXValue]) {
+    func infer(inputs: [String: ValueInfo]) throws -> Inference {
         // Nodes the outputs depend on, walking producers backwards.
         var producer: [String: Int] = [:]
         for (i, n) in model.nodes.enumerated() { for o in n.spec.outputs where !o.isEmpty { producer[o] = i } }

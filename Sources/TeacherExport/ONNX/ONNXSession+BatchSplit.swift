@@ -55,7 +55,7 @@ extension ONNXSession {
         }
         let workers = ComputeThreads.count
         let cacheKey = key + "pass:\(pass);workers:\(workers)"
-        if let cached = splitPlans[cacheKey] { return cached }
+        if let cached = splitExecutions[cacheKey] { return cached }
         var passInfos = infos
         for (name, info) in infos { passInfos[name] = ValueInfo(type: info.type, shape: [pass] + info.shape.dropFirst()) }
         let inference = PlanBuilder(model: model, outputs: outputNames, fuse: false)
@@ -83,14 +83,14 @@ extension ONNXSession {
             execution = SplitExecution(pass: pass, passPlans: plans, passOutputs: passOutputs, tailPlans: tailPlans,
                                        tailOutputs: tailOutputs)
         }
-        splitPlans[cacheKey] = execution
+        splitExecutions[cacheKey] = execution
         return execution
     }
 
     /// Where the small tail starts: the values the passes must produce (requested
     /// outputs computed before the tail, and the tail's inputs from the passes),
     /// the tail's inputs (empty when there is no tail) and the requested outputs it computes.
-    private func tailCut(_ inference: (steps: [PlanStep], slots: [String: Int], infos: [ValueInfo], constants: [Int: ONNXValue]),
+    private func tailCut(_ inference: PlanBuilder.Inference,
                          pass: Int, graphInputs: Set<String>) -> (passOutputs: [String], tailInputs: [String], tailOutputs: [String]) {
         let steps = inference.steps
         func small(_ slot: Int) -> Bool {
@@ -214,8 +214,8 @@ extension ONNXSession {
 
     /// Conditions 2 and 3 of the file comment, on the unfused inference of the
     /// full batch and of one pass (`ratio` = full batch / pass size).
-    private func samplesIndependent(full: (steps: [PlanStep], slots: [String: Int], infos: [ValueInfo], constants: [Int: ONNXValue]),
-                                    pass: (steps: [PlanStep], slots: [String: Int], infos: [ValueInfo], constants: [Int: ONNXValue]),
+    private func samplesIndependent(full: PlanBuilder.Inference,
+                                    pass: PlanBuilder.Inference,
                                     ratio: Int) -> Bool {
         for (name, fs) in full.slots {
             guard let ps = pass.slots[name] else { return false }

@@ -19,7 +19,7 @@ public final class ONNXSession {
     public let fusionEnabled: Bool
     private var plans: [String: ExecutionPlan] = [:]
     /// Per input signature: how a batch runs split, or nil when it runs whole.
-    var splitPlans: [String: SplitExecution?] = [:]
+    var splitExecutions: [String: SplitExecution?] = [:]
     /// When set, `run` accumulates wall time per operator type here (seconds).
     public var profile: [String: Double]? = nil
     /// Samples per pass when a batch runs split (nil: always run the whole batch
