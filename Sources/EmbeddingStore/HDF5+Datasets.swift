@@ -11,21 +11,38 @@ final class RowDataset {
     /// Elements per row: the product of `rowShape`.
     let rowElements: Int
     private(set) var rows: Int
-    /// One row per chunk, Fletcher32 as the only filter, uint8 elements: rows are
-    /// moved with direct chunk I/O and checksummed in Swift (`Fletcher32`),
-    /// bypassing HDF5's filter pipeline, its copies and its slow checksum loop.
+    /// The stored element type, and its size in bytes.
+    let storedType: H5Object
+    let elementBytes: Int
+    /// One row per chunk and Fletcher32 as the only filter: rows whose memory
+    /// type is the stored type are moved with direct chunk I/O and checksummed
+    /// in Swift (`Fletcher32`), bypassing HDF5's filter pipeline, its copies and
+    /// its slow checksum loop.
     let directChunks: Bool
+    /// The chunk index a reader attached (`attachChunkIndex`): reads into its
+    /// memory type bypass libhdf5.
+    var indexed: IndexedChunks?
 
     var file: String { object.file }
     private var rank: Int { rowShape.count + 1 }
 
-    private init(object: H5Object, path: String, rowShape: [Int], rows: Int, directChunks: Bool) {
+    private init(object: H5Object, path: String, rowShape: [Int], rows: Int, directChunks: Bool) throws {
         self.object = object
         self.path = path
         self.rowShape = rowShape
         self.rowElements = rowShape.reduce(1, *)
         self.rows = rows
         self.directChunks = directChunks
+        let file = object.file, id = object.id
+        storedType = H5Object(try H5.call("H5Dget_type", file) { H5Dget_type(id) }, .datatype, file: file)
+        let typeID = storedType.id
+        elementBytes = try H5.size("H5Tget_size", file) { H5Tget_size(typeID) }
+    }
+
+    /// Whether elements of `memType` are the stored bytes (no conversion).
+    func storesExactly(_ memType: hid_t) throws -> Bool {
+        let typeID = storedType.id
+        return try H5.call("H5Tequal", file) { H5Tequal(typeID, memType) } > 0
     }
 
     /// Creates an empty, extendible, chunked dataset, with Fletcher32 checksums
@@ -53,9 +70,8 @@ final class RowDataset {
         let id = try H5.call("H5Dcreate2", file) {
             H5Dcreate2(parentID, name, type, space.id, H5.defaultPL, dcpl.id, H5.defaultPL)
         }
-        let direct = checksummed && chunkRows == 1 && type == H5Types.uint8
-        return RowDataset(object: H5Object(id, .dataset, file: file), path: path, rowShape: rowShape, rows: 0,
-                          directChunks: direct)
+        return try RowDataset(object: H5Object(id, .dataset, file: file), path: path, rowShape: rowShape, rows: 0,
+                              directChunks: checksummed && chunkRows == 1)
     }
 
     /// Opens an existing dataset and reads its shape. `cacheBytes` sizes HDF5's
@@ -76,15 +92,13 @@ final class RowDataset {
             throw StoreError.invalid(file: file, reason: "\(path) is a scalar, expected rows")
         }
         let rowShape = Array(dims.dropFirst())
-        return RowDataset(object: object, path: path, rowShape: rowShape, rows: dims[0],
-                          directChunks: try isDirectLayout(object, rowShape: rowShape))
+        return try RowDataset(object: object, path: path, rowShape: rowShape, rows: dims[0],
+                              directChunks: try isDirectLayout(object, rowShape: rowShape))
     }
 
     /// Whether a stored dataset qualifies for direct chunk I/O (see `directChunks`).
     private static func isDirectLayout(_ object: H5Object, rowShape: [Int]) throws -> Bool {
         let file = object.file, id = object.id
-        let type = H5Object(try H5.call("H5Dget_type", file) { H5Dget_type(id) }, .datatype, file: file)
-        guard try H5.call("H5Tequal", file, { H5Tequal(type.id, H5Types.uint8) }) > 0 else { return false }
         let dcpl = H5Object(try H5.call("H5Dget_create_plist", file) { H5Dget_create_plist(id) },
                             .propertyList, file: file)
         let layout = try H5.call("H5Pget_layout", file) { H5Pget_layout(dcpl.id).rawValue }
@@ -132,7 +146,7 @@ final class RowDataset {
     func write(from start: Int, count: Int, memType: hid_t, _ buffer: UnsafeRawPointer) throws {
         precondition(start + count <= rows, "write past the end of \(path)")
         guard count > 0 else { return }
-        if directChunks && memType == H5Types.uint8 {
+        if directChunks, try storesExactly(memType) {
             try writeDirect(from: start, count: count, buffer)
             return
         }
@@ -156,7 +170,11 @@ final class RowDataset {
     /// (`rowBytes` apart). Runs of consecutive indices become one hyperslab; other
     /// rows are read one by one, which HDF5 does faster than one union selection.
     func read(rows indices: [Int], memType: hid_t, rowBytes: Int, into buffer: UnsafeMutableRawPointer) throws {
-        if directChunks && memType == H5Types.uint8 {
+        if let indexed, indexed.memoryType == memType {
+            try readIndexed(rows: indices, into: buffer, indexed)
+            return
+        }
+        if directChunks, try storesExactly(memType) {
             try readDirect(rows: indices, into: buffer)
             return
         }
@@ -191,7 +209,7 @@ final class RowDataset {
     /// slot (overwritten by the next row; the last row goes through a scratch
     /// buffer), and are verified before moving on.
     private func readDirect(rows indices: [Int], into buffer: UnsafeMutableRawPointer) throws {
-        let rowBytes = rowElements, stored = rowElements + 4, file = self.file, id = object.id
+        let rowBytes = rowElements * elementBytes, stored = rowBytes + 4, file = self.file, id = object.id
         let scratch = UnsafeMutableRawPointer.allocate(byteCount: stored, alignment: 64)
         defer { scratch.deallocate() }
         var offset = [hsize_t](repeating: 0, count: rank)
@@ -217,7 +235,7 @@ final class RowDataset {
 
     /// Direct chunk write of single-row chunks with a Swift-computed checksum.
     private func writeDirect(from start: Int, count: Int, _ buffer: UnsafeRawPointer) throws {
-        let rowBytes = rowElements, file = self.file, id = object.id
+        let rowBytes = rowElements * elementBytes, file = self.file, id = object.id
         let chunk = UnsafeMutableRawPointer.allocate(byteCount: rowBytes + 4, alignment: 64)
         defer { chunk.deallocate() }
         var offset = [hsize_t](repeating: 0, count: rank)

@@ -29,6 +29,9 @@ public final class StoreReader: @unchecked Sendable {
 
     let store: StoreFile
     let halfType: H5Object?
+    /// Augmentation parameters of every record [recordCount, A], loaded at open
+    /// (4*A bytes a record; a random row would otherwise cost a 16 KiB chunk).
+    let augmentationTable: [Float]
 
     /// Opens and validates a store.
     ///
@@ -37,9 +40,8 @@ public final class StoreReader: @unchecked Sendable {
     /// indices are in range. Throws `.incomplete` for an unfinished file unless
     /// `allowIncomplete`, in which case only the durable records are visible.
     /// `chunkCacheBytes` sizes HDF5's chunk cache of each of the embedding,
-    /// logits and augmentation datasets, whose chunks hold several records:
-    /// random access then reads each chunk from the file once and serves its
-    /// neighbours from memory. (Pixels are one record per chunk and uncached.)
+    /// logits and augmentation datasets, used when their chunk index cannot be
+    /// read directly (see `ChunkIndex`).
     public init(path: String, allowIncomplete: Bool = false, chunkCacheBytes: Int = 256 << 20) throws {
         let store = try StoreFile.open(path: path, writable: false, chunkCacheBytes: chunkCacheBytes)
         let metadata = try store.readMetadata()
@@ -82,6 +84,22 @@ public final class StoreReader: @unchecked Sendable {
         self.imageIndices = imageIndices
         self.viewIndices = viewIndices
         self.synthetic = flags.map { $0 != 0 }
+        let a = metadata.augmentationFields.count
+        self.augmentationTable = try filled(records * a) {
+            try store.augmentation.read(from: 0, count: records, memType: H5Types.float32, into: $0)
+        }
+        // Embeddings, logits and pixels: chunks read by pread in parallel when
+        // their index can be read (ChunkIndex); HDF5's own reads otherwise.
+        if let raw = RawFile(path: path) {
+            store.pixels.attachChunkIndex(file: raw, rows: records, memoryType: H5Types.uint8)
+            store.embedding.attachChunkIndex(file: raw, rows: records, memoryType: halfType?.id ?? H5Types.float32)
+            store.logits?.attachChunkIndex(file: raw, rows: records, memoryType: H5Types.float32)
+        }
+    }
+
+    /// Whether embeddings, logits and pixels are read outside libhdf5 (`ChunkIndex`).
+    var readsChunksDirectly: Bool {
+        store.pixels.indexed != nil && store.embedding.indexed != nil && (store.logits.map { $0.indexed != nil } ?? true)
     }
 
     /// The source-image table (path, hash, label, flag, provenance), all rows.
@@ -123,8 +141,11 @@ public final class StoreReader: @unchecked Sendable {
         let logits: [Float] = try filled(n * c) { buffer in
             try store.logits?.read(rows: indices, memType: H5Types.float32, rowBytes: c * 4, into: buffer)
         }
-        let augmentation: [Float] = try filled(n * a) {
-            try store.augmentation.read(rows: indices, memType: H5Types.float32, rowBytes: a * 4, into: $0)
+        let augmentation: [Float] = filled(n * a) { dst in
+            let out = dst.assumingMemoryBound(to: Float.self)
+            augmentationTable.withUnsafeBufferPointer { table in
+                for (k, i) in indices.enumerated() { (out + k * a).update(from: table.baseAddress! + i * a, count: a) }
+            }
         }
         let pixels: [UInt8] = try filled(n * pixelsPerRecord) {
             try store.pixels.read(rows: indices, memType: H5Types.uint8, rowBytes: pixelsPerRecord, into: $0)

@@ -64,13 +64,15 @@ enum Schema {
     /// Rows per chunk for a dataset whose rows are `rowBytes` long.
     ///
     /// A chunk is what HDF5 reads and checksums as a unit, so a random row costs
-    /// a whole chunk. Rows of 16 KiB or more (student pixels) get one row per
-    /// chunk; smaller rows are grouped up to ~`targetChunkBytes`, which keeps the
-    /// chunk index small for streaming while a random row reads at most that much
-    /// (the reader's chunk cache then serves the neighbours).
+    /// a whole chunk. Rows of `oneRowChunkBytes` or more (embeddings, logits,
+    /// student pixels) get one row per chunk, so a shuffled epoch reads and
+    /// checksums only the rows it uses; smaller rows (labels, indices,
+    /// augmentation parameters, which the reader loads whole) are grouped up to
+    /// ~`targetChunkBytes`, which keeps their chunk index small.
     static func chunkRows(rowBytes: Int) -> Int {
-        max(1, min(4096, targetChunkBytes / max(1, rowBytes)))
+        rowBytes >= oneRowChunkBytes ? 1 : max(1, min(4096, targetChunkBytes / max(1, rowBytes)))
     }
 
+    static let oneRowChunkBytes = 512
     static let targetChunkBytes = 16 * 1024
 }

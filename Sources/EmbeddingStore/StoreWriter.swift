@@ -99,11 +99,9 @@ public final class StoreWriter {
                 _ = try d.readStrings(from: start, count: rows - start)
             } else {
                 // Read in the file's own type: no conversion, just the checksum.
-                let fileType = H5Object(try H5.call("H5Dget_type", store.path) { H5Dget_type(d.object.id) },
-                                        .datatype, file: store.path)
                 var buffer = [UInt8](repeating: 0, count: (rows - start) * d.rowElements * info.size)
                 try buffer.withUnsafeMutableBytes {
-                    try d.read(from: start, count: rows - start, memType: fileType.id, into: $0.baseAddress!)
+                    try d.read(from: start, count: rows - start, memType: d.storedType.id, into: $0.baseAddress!)
                 }
             }
         }

@@ -78,6 +78,7 @@ public final class ONNXSession {
                     name += w.shape[1] == 1 ? " depthwise \(w.shape[2])x\(w.shape[3])" : " \(w.shape[2])x\(w.shape[3])"
                     name += c.epilogue.isEmpty ? "" : " +epilogue"
                 }
+                if ProcessInfo.processInfo.environment["PROFILE_NODES"] != nil { name = step.spec.name }
                 profile![name, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             }
             for (k, o) in step.outputSlots.enumerated() where o >= 0 && k < outs.count { slots[o] = outs[k] }
