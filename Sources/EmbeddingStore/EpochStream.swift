@@ -16,9 +16,8 @@ public struct EpochBatch: Sendable {
 ///
 /// `readers` threads (default 2) read batches round-robin and keep up to
 /// `prefetch` batches ready, so a consumer that spends longer per batch than a
-/// read never waits on the store. Two threads overlap one batch's checksum
-/// verification and conversion with the next batch's HDF5 reads (libhdf5
-/// serialises its own calls). `next()` returns the batches in plan order, then
+/// read never waits on the store. Chunk reads outside libhdf5 (`ChunkIndex`)
+/// run in parallel on every reader thread. `next()` returns the batches in plan order, then
 /// nil; a read error is thrown by the `next()` that would have returned the
 /// batch. Dropping the stream stops the threads.
 public final class EpochStream {

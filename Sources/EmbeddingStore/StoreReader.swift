@@ -4,10 +4,12 @@ import Foundation
 /// Reads a store: validated open, metadata, random access to records, and (in
 /// `StoreReader+Epochs.swift`) shuffled epoch streams.
 ///
-/// The small per-record columns (labels, image and view indices, flags) are
-/// loaded at open; embeddings, logits, augmentation vectors and pixels are read
-/// on demand. Reads may come from several threads (libhdf5 is built thread-safe
-/// and serialises them).
+/// The small per-record columns (labels, image and view indices, flags,
+/// augmentation vectors) are loaded at open; embeddings, logits and pixels are
+/// read on demand, from a memory mapping of the file outside libhdf5 when their
+/// chunk index can be read (`ChunkIndex`, docs/store-format.md), through HDF5
+/// otherwise. Reads may come from several threads (in parallel on the first
+/// path; libhdf5 is built thread-safe and serialises the second).
 public final class StoreReader: @unchecked Sendable {
     /// The store path.
     public let path: String
@@ -98,7 +100,7 @@ public final class StoreReader: @unchecked Sendable {
     }
 
     /// Whether embeddings, logits and pixels are read outside libhdf5 (`ChunkIndex`).
-    var readsChunksDirectly: Bool {
+    public var readsChunksDirectly: Bool {
         store.pixels.indexed != nil && store.embedding.indexed != nil && (store.logits.map { $0.indexed != nil } ?? true)
     }
 

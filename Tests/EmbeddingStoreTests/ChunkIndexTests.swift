@@ -47,10 +47,19 @@ final class ChunkIndexTests: XCTestCase {
             let reader = try StoreReader(path: path)
             var rng = SplitMix64(seed: 5)
             let rows = (0..<97).map { _ in rng.next(below: reader.recordCount) } + [4, 4, 5, 299, 0]
-            let direct = try reader.read(records: rows)
+            let mapped = try reader.read(records: rows)
+            // The same chunks read with pread instead of the mapping.
+            let unmapped = try XCTUnwrap(RawFile(path: path, mapped: false))
+            XCTAssertFalse(unmapped.isMapped)
+            for dataset in [reader.store.pixels, reader.store.embedding, reader.store.logits!] {
+                XCTAssertTrue(dataset.indexed!.file.isMapped)
+                dataset.attachChunkIndex(file: unmapped, rows: reader.recordCount, memoryType: dataset.indexed!.memoryType)
+                XCTAssertFalse(dataset.indexed!.file.isMapped)
+            }
+            XCTAssertEqual(mapped, try reader.read(records: rows))
             for dataset in [reader.store.pixels, reader.store.embedding, reader.store.logits!] { dataset.indexed = nil }
             XCTAssertFalse(reader.readsChunksDirectly)
-            XCTAssertEqual(direct, try reader.read(records: rows))
+            XCTAssertEqual(mapped, try reader.read(records: rows))
         }
     }
 

@@ -7,7 +7,7 @@ import XCTest
 final class Fletcher32Tests: XCTestCase {
     func testClosedFormMatchesReferenceLoop() {
         var rng = SplitMix64(seed: 12)
-        for length in [0, 1, 2, 3, 719, 720, 721, 722, 1441, 37_632, 37_633] {
+        for length in [0, 1, 2, 3, 31, 32, 33, 34, 63, 64, 65, 66, 719, 720, 721, 722, 1441, 2_560, 37_632, 37_633] {
             let random = (0..<length).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
             let ones = [UInt8](repeating: 0xff, count: length)  // largest sums: 32-bit wrap-around
             for data in [random, ones] {

@@ -75,6 +75,45 @@ final class H5pyInteropTests: XCTestCase {
         XCTAssertEqual(output, "ok\n")
     }
 
+    /// A copy of a store rewritten by h5py in HDF5 1.10's file format (layout
+    /// message v4, extensible-array chunk index): the chunk-index parser declines
+    /// it and the reader falls back to HDF5's reads, with the same records.
+    func testStoreInHDF5_110FormatIsReadThroughHDF5() throws {
+        let dir = try TempDir()
+        let store = dir.path("store.h5"), copy = dir.path("latest.h5")
+        let spec = SyntheticStore(seed: 17, images: 30, viewsPerImage: 2, embeddingDim: 1280, embeddingType: .float16,
+                                  logitsDim: 5, inputSize: 80, classes: 3)
+        try writeStore(spec, at: store)
+        let script = """
+        import h5py, sys
+        src, dst = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "w", libver=("v110", "v110"))
+        def attrs(a, b):
+            for k, v in a.attrs.items(): b.attrs[k] = v
+        def copy(name, obj):
+            if isinstance(obj, h5py.Group):
+                attrs(obj, dst.require_group(name))
+            else:
+                d = dst.create_dataset(name, data=obj[...], chunks=obj.chunks, maxshape=obj.maxshape,
+                                       fletcher32=obj.fletcher32, dtype=obj.dtype)
+                attrs(obj, d)
+        attrs(src, dst)
+        src.visititems(copy)
+        dst.close()
+        """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try pythonExecutable())
+        process.arguments = ["-c", script, store, copy]
+        try process.run()
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0)
+        let original = try StoreReader(path: store), rewritten = try StoreReader(path: copy)
+        XCTAssertTrue(original.readsChunksDirectly)
+        XCTAssertNil(rewritten.store.pixels.indexed)
+        XCTAssertNil(rewritten.store.embedding.indexed)
+        let rows = [59, 0, 17, 18, 3]
+        XCTAssertEqual(try rewritten.read(records: rows), try original.read(records: rows))
+    }
+
     /// DISTILL_PYTHON, else the repository's .venv (made by tools/setup).
     private func pythonExecutable() throws -> String {
         let candidates = [ProcessInfo.processInfo.environment["DISTILL_PYTHON"],
