@@ -22,6 +22,8 @@ public final class ONNXSession {
     var splitExecutions: [String: SplitExecution?] = [:]
     /// When set, `run` accumulates wall time per operator type here (seconds).
     public var profile: [String: Double]? = nil
+    /// Whether `profile` is keyed by node name instead of operator type.
+    public var profileByNode = false
     /// Samples per pass when a batch runs split (nil: always run the whole batch
     /// operator by operator). Default 1: each worker thread runs whole images
     /// through the graph, so activations stay in its cache.
@@ -78,7 +80,7 @@ public final class ONNXSession {
                     name += w.shape[1] == 1 ? " depthwise \(w.shape[2])x\(w.shape[3])" : " \(w.shape[2])x\(w.shape[3])"
                     name += c.epilogue.isEmpty ? "" : " +epilogue"
                 }
-                if ProcessInfo.processInfo.environment["PROFILE_NODES"] != nil { name = step.spec.name }
+                if profileByNode { name = step.spec.name }
                 profile![name, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             }
             for (k, o) in step.outputSlots.enumerated() where o >= 0 && k < outs.count { slots[o] = outs[k] }

@@ -1,7 +1,8 @@
 // Teacher forward throughput of the Swift ONNX engine, for tools/bench/teacher.
 // Usage: TeacherBench MODEL.onnx --batch N --threads T [--seconds S] [--outputs a,b]
 // Prints one JSON line: {"images_per_s": ..., "seconds_per_batch": ..., "cpu_seconds_per_batch": ...,
-// "batches": ...} (CPU time summed over threads).
+// "batches": ...} (CPU time summed over threads). TEACHERBENCH_PROFILE=1 (=nodes) also
+// prints one batch's wall time per operator type (per node) to stderr.
 import Foundation
 import TeacherExport
 import TensorKernels
@@ -84,8 +85,9 @@ do {
     } while Date().timeIntervalSince(start) < seconds || n < 2
     let t = Date().timeIntervalSince(start) / Double(n)
     let cpu = (cpuSeconds() - cpuStart) / Double(n)
-    if ProcessInfo.processInfo.environment["TEACHERBENCH_PROFILE"] != nil {
+    if let mode = ProcessInfo.processInfo.environment["TEACHERBENCH_PROFILE"] {
         session.profile = [:]
+        session.profileByNode = mode == "nodes"
         _ = try session.run(x)
         for (op, t) in session.profile!.sorted(by: { $0.value > $1.value }) {
             FileHandle.standardError.write(Data("  \(op): \(String(format: "%.1f", t * 1000)) ms\n".utf8))
