@@ -133,7 +133,10 @@ func storeRow(_ v: F8, _ row: UnsafeMutablePointer<Float>, _ ox: Int, _ ow: Int,
 }
 
 /// Depthwise kxk forward along W (see file comment); threads split the channels.
-/// Four 8-wide blocks share each broadcast weight; the rest go one block at a time.
+/// Up to four 8-wide blocks of a row share each broadcast weight: groups of 4,
+/// then one group of 3, 2 or 1 for the rest, so that a row of 56 or 112 pixels
+/// never ends in single blocks, whose k*k FMAs form one dependent chain. A
+/// leading clamp of the epilogue (ReLU6 and the like) is applied in registers.
 func depthwiseForwardRows(_ out: UnsafeMutablePointer<Float>,   // (N, C, OH, OW)
                           _ input: UnsafePointer<Float>,        // (N, C, H, W)
                           _ weight: UnsafePointer<Float>,       // (C, 1, k, k)
@@ -142,6 +145,11 @@ func depthwiseForwardRows(_ out: UnsafeMutablePointer<Float>,   // (N, C, OH, OW
     let plan = DepthwiseRowPlan(c)
     let ch = c.inChannels, hw = c.inHeight * c.inWidth, ohw = plan.oh * plan.ow
     let threads = min(ComputeThreads.count, ch)
+    let (lo, hi, rest) = leadingClamp(epilogue)
+    let lo8 = F8(repeating: lo), hi8 = F8(repeating: hi)
+    @inline(__always) func clamped(_ v: F8) -> F8 {
+        v.replacing(with: lo8, where: v .< lo8).replacing(with: hi8, where: v .> hi8)
+    }
     ComputeThreads.parallelFor(threads) { t in
         let kk = plan.k * plan.k
         let buf = UnsafeMutablePointer<Float>.allocate(capacity: plan.scratchCount + plan.owr)
@@ -161,33 +169,28 @@ func depthwiseForwardRows(_ out: UnsafeMutablePointer<Float>,   // (N, C, OH, OW
                         let base = buf + plan.s * oy * plan.pw
                         let row = dst + oy * plan.ow
                         var ox = 0
-                        while ox &+ 32 <= plan.owr {
+                        while ox < plan.owr {
+                            // Blocks in this group (the last group takes what is left).
+                            let blocks = min(4, (plan.owr &- ox) >> 3)
                             var a0 = b, a1 = b, a2 = b, a3 = b
                             for ky in 0..<k {
                                 let r = base + (ky &* plan.pw &+ ox)
                                 for kx in 0..<k {
                                     let p = r + cols[kx], wk = wv[ky &* k &+ kx]
                                     a0 = a0.addingProduct(load8(p), wk)
-                                    a1 = a1.addingProduct(load8(p + 8), wk)
-                                    a2 = a2.addingProduct(load8(p + 16), wk)
-                                    a3 = a3.addingProduct(load8(p + 24), wk)
+                                    if blocks > 1 { a1 = a1.addingProduct(load8(p + 8), wk) }
+                                    if blocks > 2 { a2 = a2.addingProduct(load8(p + 16), wk) }
+                                    if blocks > 3 { a3 = a3.addingProduct(load8(p + 24), wk) }
                                 }
                             }
-                            storeRow(a0, row, ox, plan.ow, tail); storeRow(a1, row, ox &+ 8, plan.ow, tail)
-                            storeRow(a2, row, ox &+ 16, plan.ow, tail); storeRow(a3, row, ox &+ 24, plan.ow, tail)
-                            ox &+= 32
-                        }
-                        while ox < plan.owr {
-                            var a0 = b
-                            for ky in 0..<k {
-                                let r = base + (ky &* plan.pw &+ ox)
-                                for kx in 0..<k { a0 = a0.addingProduct(load8(r + cols[kx]), wv[ky &* k &+ kx]) }
-                            }
-                            storeRow(a0, row, ox, plan.ow, tail)
-                            ox &+= 8
+                            storeRow(clamped(a0), row, ox, plan.ow, tail)
+                            if blocks > 1 { storeRow(clamped(a1), row, ox &+ 8, plan.ow, tail) }
+                            if blocks > 2 { storeRow(clamped(a2), row, ox &+ 16, plan.ow, tail) }
+                            if blocks > 3 { storeRow(clamped(a3), row, ox &+ 24, plan.ow, tail) }
+                            ox &+= blocks &* 8
                         }
                     }
-                    applyEpilogue(epilogue, out, offset: (n * ch + ci) * ohw, count: ohw)
+                    applyEpilogue(rest, out, offset: (n * ch + ci) * ohw, count: ohw)
                 }
             }
         }
