@@ -13,12 +13,18 @@ final class ChunkIndexTests: XCTestCase {
                        logitsDim: 7, inputSize: 80, classes: 4)
     }
 
-    func testIndexMatchesHDF5LookupOfEveryChunk() throws {
+    /// Runs `body` on a freshly written store of each embedding type.
+    private func forEachStore(_ body: (_ path: String, _ reader: StoreReader) throws -> Void) throws {
         let dir = try TempDir()
         for type in [EmbeddingType.float16, .float32] {
             let path = dir.path("store-\(type).h5")
             try writeStore(spec(type), at: path)
-            let reader = try StoreReader(path: path)
+            try body(path, try StoreReader(path: path))
+        }
+    }
+
+    func testIndexMatchesHDF5LookupOfEveryChunk() throws {
+        try forEachStore { _, reader in
             XCTAssertTrue(reader.readsChunksDirectly)
             XCTAssertEqual(reader.store.pixels.indexed?.index.chunkRows, 1)
             XCTAssertEqual(reader.store.embedding.indexed?.index.chunkRows, 1)
@@ -40,11 +46,7 @@ final class ChunkIndexTests: XCTestCase {
     }
 
     func testIndexedReadsEqualHDF5Reads() throws {
-        let dir = try TempDir()
-        for type in [EmbeddingType.float16, .float32] {
-            let path = dir.path("store-\(type).h5")
-            try writeStore(spec(type), at: path)
-            let reader = try StoreReader(path: path)
+        try forEachStore { path, reader in
             var rng = SplitMix64(seed: 5)
             let rows = (0..<97).map { _ in rng.next(below: reader.recordCount) } + [4, 4, 5, 299, 0]
             let mapped = try reader.read(records: rows)
