@@ -2,8 +2,8 @@ import CHDF5
 import Foundation
 
 /// The file offset of every chunk of a row dataset, read once from HDF5's own
-/// chunk index, so that readers can `pread` chunks from several threads outside
-/// libhdf5's global lock and check their Fletcher32 in Swift.
+/// chunk index, so that readers can copy chunks out of the file (`RawFile`) from
+/// several threads outside libhdf5's global lock and check their Fletcher32 in Swift.
 ///
 /// Why parse the index: HDF5 1.10 (Debian 12) has no one-pass chunk query;
 /// `H5Dget_chunk_info` and `H5Dget_chunk_info_by_coord` walk the whole index on
@@ -97,6 +97,13 @@ struct IndexedChunks {
     let index: ChunkIndex
     let file: RawFile
     let memoryType: hid_t
+
+    /// Whether the index covers every listed row (it covers the rows a reader
+    /// sees; a dataset of an unfinished file can hold more).
+    func covers(_ rows: [Int]) -> Bool {
+        let limit = index.offsets.count * index.chunkRows
+        return !rows.contains { $0 >= limit }
+    }
 }
 
 extension RowDataset {
@@ -109,8 +116,8 @@ extension RowDataset {
     }
 
     /// Reads the listed rows, in list order, into consecutive slots of `buffer`
-    /// with `pread` and a Swift Fletcher32 check per chunk (no libhdf5 call, so
-    /// threads read in parallel). A one-row chunk lands in its row's slot, its
+    /// from `RawFile` with a Swift Fletcher32 check per chunk (no libhdf5 call,
+    /// so threads read in parallel). A one-row chunk lands in its row's slot, its
     /// checksum spilling into the next slot (overwritten by the next row; the last
     /// row goes through a scratch buffer); rows of larger chunks are copied out of
     /// the chunk, read once per run of rows in the same chunk.

@@ -170,7 +170,7 @@ final class RowDataset {
     /// (`rowBytes` apart). Runs of consecutive indices become one hyperslab; other
     /// rows are read one by one, which HDF5 does faster than one union selection.
     func read(rows indices: [Int], memType: hid_t, rowBytes: Int, into buffer: UnsafeMutableRawPointer) throws {
-        if let indexed, indexed.memoryType == memType {
+        if let indexed, indexed.memoryType == memType, indexed.covers(indices) {
             try readIndexed(rows: indices, into: buffer, indexed)
             return
         }

@@ -61,6 +61,27 @@ final class ONNXBatchSplitTests: XCTestCase {
         }
     }
 
+    /// A batch of 16 runs its tail in passes of 8 samples (two passes: one per
+    /// worker at two threads, both on the one worker at one thread).
+    func testTailRunsInPassesOfEightSamples() throws {
+        let g = residualClassifier(), outputs = ["feat", "logits"]
+        let x = TestGraph.input([16, 3, 130, 130])
+        for threads in [1, 2] {
+            try ComputeThreads.with(threads: threads) {
+                let whole = try session(g, outputs: outputs, split: nil).run(x)
+                let s = try session(g, outputs: outputs, split: 1)
+                let split = try s.run(x)
+                for (a, b) in zip(split, whole) {
+                    XCTAssertLessThanOrEqual(maxRelativeError(a, b), 1e-6, "\(threads) threads")
+                }
+                let decision = try XCTUnwrap(splitDecision(s))
+                XCTAssertEqual(decision.tailPlans.count, threads)
+                let tail = decision.tailPlans[0]
+                XCTAssertEqual(tail.infos[tail.inputSlots.values.first!].shape.first, 8)
+            }
+        }
+    }
+
     func testBatchNotAMultipleOfThePassRunsWhole() throws {
         let g = residualClassifier()
         let x = TestGraph.input([5, 3, 130, 130])

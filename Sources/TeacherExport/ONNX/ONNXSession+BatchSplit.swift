@@ -20,10 +20,11 @@ import TensorKernels
 ///    a Transpose that moves axis 0).
 /// Otherwise the batch runs whole, operator by operator.
 /// The tail of a graph whose values are all small per sample (the last 7x7 stage
-/// and the classifier) runs after the passes over a share of the batch per worker
-/// (or the whole batch): per pass of one image, a Gemm would stream its whole
-/// weight matrix for one row, narrow 1x1 convolutions gain from one GEMM over many
-/// images, and the batch's small feature maps fit in cache anyway.
+/// and the classifier) runs after the passes in passes of its own of
+/// `splitTailPassSamples` samples (or a share of the batch per worker, or the
+/// whole batch, when 8 does not divide it): per pass of one image, a Gemm would
+/// stream its whole weight matrix for one row, and narrow 1x1 convolutions gain
+/// from one GEMM over several images, while 8 images' small feature maps stay in cache.
 ///
 /// The plans of one split input signature.
 struct SplitExecution {
@@ -32,9 +33,9 @@ struct SplitExecution {
     /// One plan per worker; computes `passOutputs`.
     let passPlans: [ExecutionPlan]
     let passOutputs: [String]
-    /// The small tail, fed by pass outputs and graph inputs: one plan per worker over
-    /// an equal share of the batch, or one plan over the whole batch; empty when the
-    /// passes compute every requested output.
+    /// The small tail, fed by pass outputs and graph inputs: one plan per worker
+    /// (for passes of `tailPassSamples`), or one plan over the whole batch; empty
+    /// when the passes compute every requested output.
     let tailPlans: [ExecutionPlan]
     /// The requested outputs the tail computes, in its plans' `outputSlots` order.
     let tailOutputs: [String]
@@ -44,6 +45,11 @@ struct SplitExecution {
 /// stage of a CNN teacher at 224 px (1152 x 7 x 7 = 56,448 floats), whose narrow 1x1
 /// convolutions run faster as one GEMM over the batch than per image.
 let splitTailMaxElementsPerSample = 65536
+
+/// Samples per pass of the tail: enough columns for one GEMM per 1x1 convolution
+/// (8 x 49), few enough that the tail's values stay in cache (1152 x 7 x 7 x 8
+/// floats = 1.8 MB).
+let splitTailPassSamples = 8
 
 extension ONNXSession {
     /// How a batch with these inputs runs split, or nil when it runs whole
@@ -70,21 +76,30 @@ extension ONNXSession {
             let plans = try (0..<workers).map { _ in try builder.build(inputs: passInfos) }
             var tailPlans: [ExecutionPlan] = []
             if !tailInputs.isEmpty {
-                let shares = n % workers == 0 ? workers : 1
+                let tailSamples = Self.tailPassSamples(batch: n, workers: workers)
                 var tailInfos: [String: ValueInfo] = [:]
                 for name in tailInputs {
                     let info = passInference.infos[passInference.slots[name]!]
                     // Leading axes may hold several rows per sample (Flatten at axis 2).
-                    tailInfos[name] = ValueInfo(type: info.type, shape: [info.shape[0] / pass * (n / shares)] + info.shape.dropFirst())
+                    tailInfos[name] = ValueInfo(type: info.type, shape: [info.shape[0] / pass * tailSamples] + info.shape.dropFirst())
                 }
                 let tailBuilder = PlanBuilder(model: model, outputs: tailOutputs, fuse: fusionEnabled)
-                tailPlans = try (0..<shares).map { _ in try tailBuilder.build(inputs: tailInfos) }
+                let plans = tailSamples == n ? 1 : workers
+                tailPlans = try (0..<plans).map { _ in try tailBuilder.build(inputs: tailInfos) }
             }
             execution = SplitExecution(pass: pass, passPlans: plans, passOutputs: passOutputs, tailPlans: tailPlans,
                                        tailOutputs: tailOutputs)
         }
         splitExecutions[cacheKey] = execution
         return execution
+    }
+
+    /// Samples per tail pass: `splitTailPassSamples` when that divides the batch
+    /// into at least one pass per worker, else an equal share per worker, else
+    /// the whole batch.
+    static func tailPassSamples(batch n: Int, workers: Int) -> Int {
+        if n % splitTailPassSamples == 0 && n / splitTailPassSamples >= workers { return splitTailPassSamples }
+        return n % workers == 0 ? n / workers : n
     }
 
     /// Where the small tail starts: the values the passes must produce (requested
@@ -128,8 +143,9 @@ extension ONNXSession {
             let tailNames = Array(tail.inputSlots.keys)
             let tailFull = try tailNames.map { try floatValue(values[$0], $0) }
             let outs: [Tensor]
-            if split.tailPlans.count > 1 {
-                outs = try runPasses(split.tailPlans, tailNames, tailFull, passes: split.tailPlans.count, profiles)
+            let samples = tailFull[0].shape[0] / tail.infos[tail.inputSlots[tailNames[0]]!].shape[0]
+            if split.tailPlans.count > 1 || samples > 1 {
+                outs = try runPasses(split.tailPlans, tailNames, tailFull, passes: samples, profiles)
             } else {
                 var tailFeeds: [String: ONNXValue] = [:]
                 for (k, name) in tailNames.enumerated() { tailFeeds[name] = .float(tailFull[k]) }
