@@ -33,7 +33,8 @@ struct DepthwiseBlockPlan {
 
     /// buf[(r * pwc + col) * 8 + j] = plane j at (r - top, col - left), for every
     /// input pixel that lands in the scratch. Cells outside the input (the zero
-    /// border) are never written: zero `buf` once after allocating it.
+    /// border) are never written: zero `buf` once after allocating it. With
+    /// nc < 8, lanes nc..<8 keep what an earlier block left; callers use lanes < nc only.
     @inline(__always)
     func load(_ buf: UnsafeMutablePointer<Float>, _ planes: UnsafePointer<Float>, planeStride: Int, count nc: Int) {
         if nc == 8 && coversInput {
