@@ -115,38 +115,48 @@ extension RowDataset {
         indexed = IndexedChunks(index: index, file: file, memoryType: memoryType)
     }
 
-    /// Reads the listed rows, in list order, into consecutive slots of `buffer`
-    /// from `RawFile` with a Swift Fletcher32 check per chunk (no libhdf5 call,
-    /// so threads read in parallel). A one-row chunk lands in its row's slot, its
-    /// checksum spilling into the next slot (overwritten by the next row; the last
-    /// row goes through a scratch buffer); rows of larger chunks are copied out of
-    /// the chunk, read once per run of rows in the same chunk.
+    /// Reads the listed rows from `RawFile` (no libhdf5 call, so threads read in
+    /// parallel); see `readChunkRows`.
     func readIndexed(rows indices: [Int], into buffer: UnsafeMutableRawPointer, _ direct: IndexedChunks) throws {
-        let index = direct.index, stored = index.storedBytes
-        let rowBytes = (stored - 4) / index.chunkRows
+        let index = direct.index
+        try readChunkRows(indices, into: buffer, chunkRows: index.chunkRows, storedBytes: index.storedBytes) { chunk, target, row in
+            guard direct.file.read(at: index.offsets[chunk], count: index.storedBytes, into: target) else {
+                throw StoreError.truncated(file: file, reason: "\(path) row \(row): chunk at byte \(index.offsets[chunk]) cannot be read")
+            }
+        }
+    }
+
+    /// Reads the listed rows, in list order, into consecutive slots of `buffer`,
+    /// `fetch(chunk, target, row)` placing each needed chunk's stored bytes (rows,
+    /// then the 4-byte Fletcher32) at `target`, and checks every chunk's checksum
+    /// in Swift. A one-row chunk lands in its row's slot, its checksum spilling into
+    /// the next slot (overwritten by the next row; the last row goes through a
+    /// scratch buffer); rows of larger chunks are copied out of the chunk, read
+    /// once per run of rows in the same chunk.
+    func readChunkRows(_ indices: [Int], into buffer: UnsafeMutableRawPointer, chunkRows: Int, storedBytes stored: Int,
+                       fetch: (_ chunk: Int, _ target: UnsafeMutableRawPointer, _ row: Int) throws -> Void) throws {
+        let rowBytes = (stored - 4) / chunkRows
         let scratch = UnsafeMutableRawPointer.allocate(byteCount: stored, alignment: 64)
         defer { scratch.deallocate() }
         var loaded = -1
         for (position, row) in indices.enumerated() {
             precondition(row >= 0 && row < rows, "read past the end of \(path)")
-            let chunk = row / index.chunkRows, slot = buffer + position * rowBytes
+            let chunk = row / chunkRows, slot = buffer + position * rowBytes
             guard chunk != loaded else {
-                slot.copyMemory(from: scratch + (row % index.chunkRows) * rowBytes, byteCount: rowBytes)
+                slot.copyMemory(from: scratch + (row % chunkRows) * rowBytes, byteCount: rowBytes)
                 continue
             }
-            let inPlace = index.chunkRows == 1 && position < indices.count - 1
+            let inPlace = chunkRows == 1 && position < indices.count - 1
             let target = inPlace ? slot : scratch
-            guard direct.file.read(at: index.offsets[chunk], count: stored, into: target) else {
-                throw StoreError.truncated(file: file, reason: "\(path) row \(row): chunk at byte \(index.offsets[chunk]) cannot be read")
-            }
+            try fetch(chunk, target, row)
             let sum = Fletcher32.checksum(UnsafeRawBufferPointer(start: target, count: stored - 4))
             guard Fletcher32.matches(stored: target + stored - 4, sum) else {
-                let first = chunk * index.chunkRows
-                throw StoreError.checksum(file: file, dataset: path, rows: "rows \(first)..<\(first + index.chunkRows)")
+                let first = chunk * chunkRows
+                throw StoreError.checksum(file: file, dataset: path, rows: "rows \(first)..<\(first + chunkRows)")
             }
             if !inPlace {
                 loaded = chunk
-                slot.copyMemory(from: scratch + (row % index.chunkRows) * rowBytes, byteCount: rowBytes)
+                slot.copyMemory(from: scratch + (row % chunkRows) * rowBytes, byteCount: rowBytes)
             }
         }
     }

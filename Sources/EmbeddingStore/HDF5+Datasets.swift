@@ -204,32 +204,22 @@ final class RowDataset {
         }
     }
 
-    /// Direct chunk read of single-row chunks: the stored bytes (row + 4-byte
-    /// checksum) land in the row's slot, the checksum spilling into the next
-    /// slot (overwritten by the next row; the last row goes through a scratch
-    /// buffer), and are verified before moving on.
+    /// Direct chunk read (`H5Dread_chunk`) of single-row chunks, for datasets
+    /// without a chunk index (`readChunkRows` places and verifies them).
     private func readDirect(rows indices: [Int], into buffer: UnsafeMutableRawPointer) throws {
-        let rowBytes = rowElements * elementBytes, stored = rowBytes + 4, file = self.file, id = object.id
-        let scratch = UnsafeMutableRawPointer.allocate(byteCount: stored, alignment: 64)
-        defer { scratch.deallocate() }
+        let stored = rowElements * elementBytes + 4, file = self.file, id = object.id
         var offset = [hsize_t](repeating: 0, count: rank)
-        for (position, row) in indices.enumerated() {
-            precondition(row >= 0 && row < rows, "read past the end of \(path)")
+        try readChunkRows(indices, into: buffer, chunkRows: 1, storedBytes: stored) { _, target, row in
             offset[0] = hsize_t(row)
             var size: hsize_t = 0
             try H5.call("H5Dget_chunk_storage_size", file) { H5Dget_chunk_storage_size(id, offset, &size) }
             guard size == hsize_t(stored) else {
                 throw StoreError.invalid(file: file, reason: "\(path) row \(row) is stored in \(size) bytes, expected \(stored)")
             }
-            let last = position == indices.count - 1
-            let target = last ? scratch : buffer + position * rowBytes
             var filters: UInt32 = 0
             try H5.call("H5Dread_chunk", file) { H5Dread_chunk(id, H5.defaultPL, offset, &filters, target) }
-            let sum = Fletcher32.checksum(UnsafeRawBufferPointer(start: target, count: rowBytes))
-            guard filters == 0, Fletcher32.matches(stored: target + rowBytes, sum) else {
-                throw StoreError.checksum(file: file, dataset: path, rows: "rows \(row)..<\(row + 1)")
-            }
-            if last { (buffer + position * rowBytes).copyMemory(from: scratch, byteCount: rowBytes) }
+            // A skipped filter means the stored bytes carry no checksum.
+            guard filters == 0 else { throw StoreError.checksum(file: file, dataset: path, rows: "rows \(row)..<\(row + 1)") }
         }
     }
 
