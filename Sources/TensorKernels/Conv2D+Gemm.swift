@@ -18,13 +18,14 @@ package enum ConvGemmThreading: String {
 /// The strategy in use; a knob for the benchmark, not for callers.
 package var convGemmThreading: ConvGemmThreading = .imageWorkers
 
-/// Unfolds one image's group into columns.
-/// col row r = (c, ky, kx) over the group's channels; column = oy * OW + ox.
+/// Unfolds one image's group into columns, for the output rows `rows` (all by default).
+/// col row r = (c, ky, kx) over the group's channels; column = (oy - rows.lowerBound) * OW + ox.
 @inlinable
-func im2col(_ col: UnsafeMutablePointer<Float>,     // (Cg*kH*kW, OH*OW)
+func im2col(_ col: UnsafeMutablePointer<Float>,     // (Cg*kH*kW, rows.count*OW)
             _ image: UnsafePointer<Float>,          // (Cg, H, W) the group's channels
-            _ s: Conv2DShape) {
-    let oh = s.outHeight, ow = s.outWidth, h = s.inHeight, w = s.inWidth
+            _ s: Conv2DShape, rows: Range<Int>? = nil) {
+    let rows = rows ?? 0..<s.outHeight
+    let oh = rows.count, ow = s.outWidth, h = s.inHeight, w = s.inWidth
     let kh = s.kernelHeight, kw = s.kernelWidth, sh = s.strideH, sw = s.strideW
     var row = 0
     for c in 0..<s.groupInChannels {
@@ -36,9 +37,9 @@ func im2col(_ col: UnsafeMutablePointer<Float>,     // (Cg*kH*kW, OH*OW)
                 // ox range with 0 <= ox*sw + xOff < w
                 let lo = xOff >= 0 ? 0 : min(ow, (-xOff + sw - 1) / sw)
                 let hi = max(lo, min(ow, (w - 1 - xOff) >= 0 ? (w - 1 - xOff) / sw + 1 : 0))
-                for oy in 0..<oh {
+                for oy in rows {
                     let iy = oy * sh - s.padding.top + ky * s.dilationH
-                    let d = dst + oy * ow
+                    let d = dst + (oy - rows.lowerBound) * ow
                     if iy < 0 || iy >= h {
                         d.update(repeating: 0, count: ow)
                         continue

@@ -3,8 +3,11 @@
 /// Paths: depthwise square kxk (k <= 9, stride 1 or 2, any padding) runs a SIMD
 /// forward (along W, Conv2D+DepthwiseRows.swift, or across 8 channels for narrow
 /// planes, Conv2D+DepthwiseBlocked.swift) and, for 3x3, a SIMD backward; other
-/// depthwise shapes and passes (groups == C == O) direct per-plane loops; 1x1
-/// stride-1 unpadded runs one GEMM per image on the NCHW planes; everything else
+/// depthwise shapes and passes (groups == C == O) direct per-plane loops; on maps
+/// of 1024 pixels or more, 1x1 convolutions and short reductions (C*kH*kW <= 32,
+/// a stem) one pass of register tiles (Conv2D+RegisterTiles.swift); other 1x1
+/// stride-1 unpadded ones a GEMM per image on the NCHW planes (one GEMM over the
+/// batch for maps up to 256 pixels); everything else
 /// is im2col + GEMM per image and group. `conv2dForwardReference` is the oracle.
 
 /// out = epilogue(conv2d(input, weight) + bias), overwriting `out`; the
@@ -28,6 +31,8 @@ public func conv2dForward(_ out: UnsafeMutablePointer<Float>,   // (N, O, OH, OW
                 applyEpilogue(epilogue, out, offset: n * count / s.batch, count: count / s.batch)
             }
         }
+    } else if usesRegisterTiles(s) {
+        conv2dForwardRegisterTiles(out, input, weight, bias, s, epilogue: epilogue)
     } else {
         conv2dForwardGemm(out, input, weight, bias, s, epilogue: epilogue)
     }

@@ -163,6 +163,50 @@ final class ConvTests: XCTestCase {
         }
     }
 
+    /// The one-pass register-tile path (large maps): a stride-2 3x3 stem with
+    /// TF-SAME pads, a padded stride-1 3x3, 1x1 convolutions with K = 3, 16, 32 and
+    /// 40, planes and panels that end in 16-pixel and partial tiles; with no
+    /// epilogue, a fused ReLU6, and ReLU6 then a residual add; 1 and 2 threads.
+    func testRegisterTilePathMatchesReference() throws {
+        let shapes: [Conv2DShape] = [
+            Conv2DShape(batch: 3, inChannels: 3, inHeight: 70, inWidth: 70, outChannels: 8, kernelHeight: 3, kernelWidth: 3,
+                        stride: (2, 2), padding: .same(inputHeight: 70, inputWidth: 70, kernel: (3, 3), stride: (2, 2))),
+            Conv2DShape(batch: 1, inChannels: 3, inHeight: 33, inWidth: 40, outChannels: 12, kernelHeight: 3, kernelWidth: 3,
+                        padding: Padding2D(1)),
+            Conv2DShape(batch: 3, inChannels: 16, inHeight: 33, inWidth: 33, outChannels: 12, kernelHeight: 1, kernelWidth: 1),
+            Conv2DShape(batch: 1, inChannels: 32, inHeight: 32, inWidth: 36, outChannels: 4, kernelHeight: 1, kernelWidth: 1),
+            Conv2DShape(batch: 3, inChannels: 3, inHeight: 35, inWidth: 30, outChannels: 8, kernelHeight: 1, kernelWidth: 1),
+            Conv2DShape(batch: 2, inChannels: 40, inHeight: 31, inWidth: 35, outChannels: 8, kernelHeight: 1, kernelWidth: 1),
+        ]
+        for (i, s) in shapes.enumerated() {
+            XCTAssertTrue(usesRegisterTiles(s), "shape \(i) takes the register-tile path")
+            let x = seededTensor(s.inputShape, seed: UInt64(500 + i), lo: -3, hi: 3)
+            let w = seededTensor(s.weightShape, seed: UInt64(510 + i))
+            let b = seededTensor([s.outChannels], seed: UInt64(520 + i))
+            let residual = seededTensor(s.outputShape, seed: UInt64(530 + i))
+            let plain = Tensor(zeros: s.outputShape)
+            conv2dForwardReference(plain.data, x.data, w.data, b.data, s)
+            let relu6 = Tensor(zeros: s.outputShape), relu6Add = Tensor(zeros: s.outputShape)
+            for j in 0..<plain.count {
+                relu6.data[j] = min(max(plain.data[j], 0), 6)
+                relu6Add.data[j] = relu6.data[j] + residual.data[j]
+            }
+            let cases: [(String, [ConvEpilogueStep], Tensor)] = [
+                ("none", [], plain), ("relu6", [.activation(.relu6)], relu6),
+                ("relu6+add", [.activation(.relu6), .add(residual.data)], relu6Add),
+            ]
+            for threads in [1, 2] {
+                ComputeThreads.with(threads: threads) {
+                    for (name, steps, want) in cases {
+                        let y = Tensor(shape: s.outputShape, repeating: 7)
+                        conv2dForward(y.data, x.data, w.data, b.data, s, epilogue: steps)
+                        assertClose(y, want, atol: 1e-4, rtol: 1e-4, "shape \(i) epilogue \(name), \(threads) threads")
+                    }
+                }
+            }
+        }
+    }
+
     /// Both depthwise 3x3 kernels (along-W and channel-blocked) on every 3x3
     /// depthwise fixture and on wide planes, whichever one the dispatcher would pick.
     func testBothDepthwise3x3KernelsMatchReference() throws {
