@@ -31,10 +31,11 @@ struct DepthwiseRowPlan {
         top = c.padding.top; left = c.padding.left; h = c.inHeight; w = c.inWidth
     }
 
-    /// Writes `plane` (H, W) into `buf` as the zero-bordered phase-split copy.
+    /// Writes `plane` (H, W) into `buf` as the zero-bordered phase-split copy. Only
+    /// the plane's cells are written: the border stays as `clear` left it (zeroing
+    /// the whole scratch for every plane was a pass as long as the copy).
     @inline(__always)
     func load(_ buf: UnsafeMutablePointer<Float>, _ plane: UnsafePointer<Float>) {
-        buf.update(repeating: 0, count: scratchCount)
         let r0 = max(0, top), r1 = min(ph, h + top)
         if r0 >= r1 { return }
         for r in r0..<r1 {
@@ -63,6 +64,9 @@ struct DepthwiseRowPlan {
             }
         }
     }
+
+    /// Zeroes a scratch buffer before its first `load`.
+    func clear(_ buf: UnsafeMutablePointer<Float>) { buf.update(repeating: 0, count: scratchCount) }
 
     /// dplane (H, W) += the padded phase-split gradient in `buf` (the adjoint of `load`).
     @inline(__always)
@@ -156,6 +160,7 @@ func depthwiseForwardRows(_ out: UnsafeMutablePointer<Float>,   // (N, C, OH, OW
         let cols = UnsafeMutablePointer<Int>.allocate(capacity: plan.k)
         let wv = UnsafeMutablePointer<F8>.allocate(capacity: kk)
         defer { buf.deallocate(); cols.deallocate(); wv.deallocate() }
+        plan.clear(buf)
         let tail = buf + plan.scratchCount
         for kx in 0..<plan.k { cols[kx] = (kx % plan.s) * plan.phaseStride + kx / plan.s }
         withKernelSize(plan.k) { k in
@@ -221,6 +226,7 @@ func depthwise3x3Backward(_ dinput: UnsafeMutablePointer<Float>?,   // (N, C, H,
         let taps = UnsafeMutablePointer<UnsafePointer<Float>>.allocate(capacity: 9)
         let tapW = UnsafeMutablePointer<F8>.allocate(capacity: 9)
         defer { xbuf.deallocate(); taps.deallocate(); tapW.deallocate() }
+        plan.clear(xbuf)
         let dbuf = xbuf + plan.scratchCount, gz = dbuf + plan.scratchCount
         let r0 = max(0, plan.top), r1 = min(plan.ph, plan.h + plan.top)
         for ci in (t * ch / threads)..<((t + 1) * ch / threads) {
