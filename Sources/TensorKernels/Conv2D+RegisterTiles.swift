@@ -114,73 +114,59 @@ private func registerTiles(_ out: UnsafeMutablePointer<Float>, ldOut: Int,
                            _ bias: UnsafePointer<Float>, lo: Float, hi: Float, partial: PartialTile) {
     var p = 0
     while p &+ 24 <= pixels {
-        registerTile(out + p, ldOut: ldOut, panel + p, ldPanel: ldPanel, length: k, w, bias, lo: lo, hi: hi)
+        registerTile(Wide.self, out + p, ldOut: ldOut, panel + p, ldPanel: ldPanel, length: k, w, bias, lo: lo, hi: hi)
         p &+= 24
     }
     if p &+ 16 <= pixels {
-        registerTile16(out + p, ldOut: ldOut, panel + p, ldPanel: ldPanel, length: k, w, bias, lo: lo, hi: hi)
+        registerTile(Narrow.self, out + p, ldOut: ldOut, panel + p, ldPanel: ldPanel, length: k, w, bias, lo: lo, hi: hi)
         p &+= 16
     }
     if p == pixels { return }
     let left = pixels - p, x = partial.x, y = partial.y
     x.update(repeating: 0, count: k * 16)
     for r in 0..<k { (x + r * 16).update(from: panel + r * ldPanel + p, count: left) }
-    registerTile16(y, ldOut: 16, x, ldPanel: 16, length: k, w, bias, lo: lo, hi: hi)
+    registerTile(Narrow.self, y, ldOut: 16, x, ldPanel: 16, length: k, w, bias, lo: lo, hi: hi)
     for c in 0..<tileChannels { (out + c * ldOut + p).update(from: y + c * 16, count: left) }
 }
 
-/// One tile of 4 channels x 24 pixels: twelve accumulators (enough independent
-/// FMA chains to cover the FMA latency), started from the bias, clamped, stored
-/// once. Not inlined, so that its register allocation does not depend on the
-/// caller's: inlined, LLVM spilled an accumulator in the loop (10% slower model).
+/// The pixel width of a register tile, as a type so that `registerTile` is
+/// specialised per width (no width test in its loop).
+private protocol TileWidth { static var wide: Bool { get } }
+/// 24 pixels: three SIMD8 vectors per channel, twelve accumulators.
+private enum Wide: TileWidth { static var wide: Bool { true } }
+/// 16 pixels: two SIMD8 vectors per channel, eight accumulators.
+private enum Narrow: TileWidth { static var wide: Bool { false } }
+
+/// One tile of 4 channels x 24 (`Wide`) or 16 (`Narrow`) pixels: eight or twelve
+/// accumulators (enough independent FMA chains to cover the FMA latency), started
+/// from the bias, clamped, stored once. Not inlined, so that its register
+/// allocation does not depend on the caller's: inlined, LLVM spilled an
+/// accumulator in the loop (MobileNetV2 10% slower).
 @inline(never)
-private func registerTile(_ out: UnsafeMutablePointer<Float>, ldOut: Int,
-                          _ x: UnsafePointer<Float>, ldPanel: Int, length k: Int,
-                          _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>, lo: Float, hi: Float) {
+private func registerTile<Width: TileWidth>(_ width: Width.Type, _ out: UnsafeMutablePointer<Float>, ldOut: Int,
+                                            _ x: UnsafePointer<Float>, ldPanel: Int, length k: Int,
+                                            _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>,
+                                            lo: Float, hi: Float) {
+    let wide = Width.wide
     var a0 = F8(repeating: bias[0]), a1 = a0, a2 = a0
     var b0 = F8(repeating: bias[1]), b1 = b0, b2 = b0
     var c0 = F8(repeating: bias[2]), c1 = c0, c2 = c0
     var d0 = F8(repeating: bias[3]), d1 = d0, d2 = d0
     var xp = x, wp = w
     for _ in 0..<k {
-        let x0 = load8(xp), x1 = load8(xp + 8), x2 = load8(xp + 16)
-        var wv = F8(repeating: wp[0])
-        a0 = a0.addingProduct(x0, wv); a1 = a1.addingProduct(x1, wv); a2 = a2.addingProduct(x2, wv)
-        wv = F8(repeating: wp[1])
-        b0 = b0.addingProduct(x0, wv); b1 = b1.addingProduct(x1, wv); b2 = b2.addingProduct(x2, wv)
-        wv = F8(repeating: wp[2])
-        c0 = c0.addingProduct(x0, wv); c1 = c1.addingProduct(x1, wv); c2 = c2.addingProduct(x2, wv)
-        wv = F8(repeating: wp[3])
-        d0 = d0.addingProduct(x0, wv); d1 = d1.addingProduct(x1, wv); d2 = d2.addingProduct(x2, wv)
-        xp += ldPanel; wp += tileChannels
-    }
-    let r1 = out + ldOut, r2 = r1 + ldOut, r3 = r2 + ldOut
-    storeClamped(a0, out, lo, hi); storeClamped(a1, out + 8, lo, hi); storeClamped(a2, out + 16, lo, hi)
-    storeClamped(b0, r1, lo, hi); storeClamped(b1, r1 + 8, lo, hi); storeClamped(b2, r1 + 16, lo, hi)
-    storeClamped(c0, r2, lo, hi); storeClamped(c1, r2 + 8, lo, hi); storeClamped(c2, r2 + 16, lo, hi)
-    storeClamped(d0, r3, lo, hi); storeClamped(d1, r3 + 8, lo, hi); storeClamped(d2, r3 + 16, lo, hi)
-}
-
-/// `registerTile` for 4 channels x 16 pixels (eight accumulators).
-@inline(never)
-private func registerTile16(_ out: UnsafeMutablePointer<Float>, ldOut: Int,
-                            _ x: UnsafePointer<Float>, ldPanel: Int, length k: Int,
-                            _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>, lo: Float, hi: Float) {
-    var a0 = F8(repeating: bias[0]), a1 = a0
-    var b0 = F8(repeating: bias[1]), b1 = b0
-    var c0 = F8(repeating: bias[2]), c1 = c0
-    var d0 = F8(repeating: bias[3]), d1 = d0
-    var xp = x, wp = w
-    for _ in 0..<k {
-        let x0 = load8(xp), x1 = load8(xp + 8)
+        let x0 = load8(xp), x1 = load8(xp + 8), x2 = wide ? load8(xp + 16) : F8()
         var wv = F8(repeating: wp[0])
         a0 = a0.addingProduct(x0, wv); a1 = a1.addingProduct(x1, wv)
+        if wide { a2 = a2.addingProduct(x2, wv) }
         wv = F8(repeating: wp[1])
         b0 = b0.addingProduct(x0, wv); b1 = b1.addingProduct(x1, wv)
+        if wide { b2 = b2.addingProduct(x2, wv) }
         wv = F8(repeating: wp[2])
         c0 = c0.addingProduct(x0, wv); c1 = c1.addingProduct(x1, wv)
+        if wide { c2 = c2.addingProduct(x2, wv) }
         wv = F8(repeating: wp[3])
         d0 = d0.addingProduct(x0, wv); d1 = d1.addingProduct(x1, wv)
+        if wide { d2 = d2.addingProduct(x2, wv) }
         xp += ldPanel; wp += tileChannels
     }
     let r1 = out + ldOut, r2 = r1 + ldOut, r3 = r2 + ldOut
@@ -188,6 +174,10 @@ private func registerTile16(_ out: UnsafeMutablePointer<Float>, ldOut: Int,
     storeClamped(b0, r1, lo, hi); storeClamped(b1, r1 + 8, lo, hi)
     storeClamped(c0, r2, lo, hi); storeClamped(c1, r2 + 8, lo, hi)
     storeClamped(d0, r3, lo, hi); storeClamped(d1, r3 + 8, lo, hi)
+    if wide {
+        storeClamped(a2, out + 16, lo, hi); storeClamped(b2, r1 + 16, lo, hi)
+        storeClamped(c2, r2 + 16, lo, hi); storeClamped(d2, r3 + 16, lo, hi)
+    }
 }
 
 @inline(__always)
