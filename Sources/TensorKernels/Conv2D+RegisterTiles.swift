@@ -9,16 +9,19 @@
 /// clamped and stored once. The reduction operand is a panel of pixels that stays
 /// in L1 while every channel tile reads it: the input planes themselves for 1x1,
 /// or an im2col of a few output rows otherwise. Measured in TeacherBench A/B
-/// (alternating runs, best of five): MobileNetV2 at 2 threads 158 -> 144 ms per
-/// batch of 32, EfficientNet-Lite0 188 -> 178 ms.
+/// against the GEMM route (with the depthwise scratch change of the same
+/// commit range; 6 alternating rounds, best / median): MobileNetV2 at 1 thread
+/// -6% / -4%, EfficientNet-Lite0 at 2 threads -8% / -6%, MobileNetV2 at 2
+/// threads no clear change.
 
 /// Longest reduction (input channels x kernel area) taken by this path for a
 /// convolution other than 1x1 (which it takes at any depth).
 let registerTilesMaxIm2colLength = 32
 
 /// Smallest output plane (pixels) taken by this path. Smaller maps run the
-/// batched GEMM (1x1) or im2col + GEMM: their passes stay in cache, and 14x14 and
-/// 7x7 planes would end in partial tiles (OpenBLAS measured faster there).
+/// batched GEMM (1x1) or im2col + GEMM: their passes stay in cache, and at 14x14
+/// with K up to 576 OpenBLAS measured faster (100 vs 83 GFLOP/s: the K x 24 panel
+/// leaves L1, and 196 pixels end in a partial tile).
 let registerTilesMinPixels = 1024
 
 /// Output channels per register tile.
@@ -113,9 +116,9 @@ private func registerTiles(_ out: UnsafeMutablePointer<Float>, ldOut: Int,
                            _ w: UnsafePointer<Float>,      // [K][4]
                            _ bias: UnsafePointer<Float>, lo: Float, hi: Float, partial: PartialTile) {
     var p = 0
-    while p &+ 24 <= pixels {
+    while p &+ tilePixels <= pixels {
         registerTile(Wide.self, out + p, ldOut: ldOut, panel + p, ldPanel: ldPanel, length: k, w, bias, lo: lo, hi: hi)
-        p &+= 24
+        p &+= tilePixels
     }
     if p &+ 16 <= pixels {
         registerTile(Narrow.self, out + p, ldOut: ldOut, panel + p, ldPanel: ldPanel, length: k, w, bias, lo: lo, hi: hi)
