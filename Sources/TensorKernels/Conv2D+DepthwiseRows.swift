@@ -151,9 +151,6 @@ func depthwiseForwardRows(_ out: UnsafeMutablePointer<Float>,   // (N, C, OH, OW
     let threads = min(ComputeThreads.count, ch)
     let (lo, hi, rest) = leadingClamp(epilogue)
     let lo8 = F8(repeating: lo), hi8 = F8(repeating: hi)
-    @inline(__always) func clamped(_ v: F8) -> F8 {
-        v.replacing(with: lo8, where: v .< lo8).replacing(with: hi8, where: v .> hi8)
-    }
     ComputeThreads.parallelFor(threads) { t in
         let kk = plan.k * plan.k
         let buf = UnsafeMutablePointer<Float>.allocate(capacity: plan.scratchCount + plan.owr)
@@ -188,10 +185,10 @@ func depthwiseForwardRows(_ out: UnsafeMutablePointer<Float>,   // (N, C, OH, OW
                                     if blocks > 3 { a3 = a3.addingProduct(load8(p + 24), wk) }
                                 }
                             }
-                            storeRow(clamped(a0), row, ox, plan.ow, tail)
-                            if blocks > 1 { storeRow(clamped(a1), row, ox &+ 8, plan.ow, tail) }
-                            if blocks > 2 { storeRow(clamped(a2), row, ox &+ 16, plan.ow, tail) }
-                            if blocks > 3 { storeRow(clamped(a3), row, ox &+ 24, plan.ow, tail) }
+                            storeRow(clamped(a0, lo8, hi8), row, ox, plan.ow, tail)
+                            if blocks > 1 { storeRow(clamped(a1, lo8, hi8), row, ox &+ 8, plan.ow, tail) }
+                            if blocks > 2 { storeRow(clamped(a2, lo8, hi8), row, ox &+ 16, plan.ow, tail) }
+                            if blocks > 3 { storeRow(clamped(a3, lo8, hi8), row, ox &+ 24, plan.ow, tail) }
                             ox &+= blocks &* 8
                         }
                     }

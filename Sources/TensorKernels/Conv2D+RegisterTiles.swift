@@ -185,7 +185,6 @@ private func registerTile<Width: TileWidth>(_ width: Width.Type, _ out: UnsafeMu
 
 @inline(__always)
 private func storeClamped(_ v: F8, _ dst: UnsafeMutablePointer<Float>, _ lo: Float, _ hi: Float) {
-    let lo8 = F8(repeating: lo), hi8 = F8(repeating: hi)
-    store8(v.replacing(with: lo8, where: v .< lo8).replacing(with: hi8, where: v .> hi8), dst)
+    store8(clamped(v, F8(repeating: lo), F8(repeating: hi)), dst)
 }
 

@@ -84,8 +84,8 @@ extension ONNXSession {
                     tailInfos[name] = ValueInfo(type: info.type, shape: [info.shape[0] / pass * tailSamples] + info.shape.dropFirst())
                 }
                 let tailBuilder = PlanBuilder(model: model, outputs: tailOutputs, fuse: fusionEnabled)
-                let plans = tailSamples == n ? 1 : workers
-                tailPlans = try (0..<plans).map { _ in try tailBuilder.build(inputs: tailInfos) }
+                let planCount = tailSamples == n ? 1 : workers
+                tailPlans = try (0..<planCount).map { _ in try tailBuilder.build(inputs: tailInfos) }
             }
             execution = SplitExecution(pass: pass, passPlans: plans, passOutputs: passOutputs, tailPlans: tailPlans,
                                        tailOutputs: tailOutputs)
@@ -143,9 +143,10 @@ extension ONNXSession {
             let tailNames = Array(tail.inputSlots.keys)
             let tailFull = try tailNames.map { try floatValue(values[$0], $0) }
             let outs: [Tensor]
-            let samples = tailFull[0].shape[0] / tail.infos[tail.inputSlots[tailNames[0]]!].shape[0]
-            if split.tailPlans.count > 1 || samples > 1 {
-                outs = try runPasses(split.tailPlans, tailNames, tailFull, passes: samples, profiles)
+            // Several plans only ever come with several passes (tailPassSamples < batch).
+            let passes = tailFull[0].shape[0] / tail.infos[tail.inputSlots[tailNames[0]]!].shape[0]
+            if passes > 1 {
+                outs = try runPasses(split.tailPlans, tailNames, tailFull, passes: passes, profiles)
             } else {
                 var tailFeeds: [String: ONNXValue] = [:]
                 for (k, name) in tailNames.enumerated() { tailFeeds[name] = .float(tailFull[k]) }
