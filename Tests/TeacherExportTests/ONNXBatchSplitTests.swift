@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import ONNXSchema
 @testable import TeacherExport
 import TensorKernels
 
@@ -78,6 +79,61 @@ final class ONNXBatchSplitTests: XCTestCase {
                 XCTAssertEqual(decision.tailPlans.count, threads)
                 let tail = decision.tailPlans[0]
                 XCTAssertEqual(tail.infos[tail.inputSlots.values.first!].shape.first, 8)
+            }
+        }
+    }
+
+    /// A MobileNet-like tail on 13x13 maps: expand 1x1 (output requested, so its
+    /// Relu stays a step of its own), depthwise 3x3, swish (Sigmoid, Mul), project
+    /// 1x1 with a residual from before the expand, a 5x5 stride-2 TF-SAME
+    /// depthwise (output requested), then pool and classifier.
+    func mobileTail() -> TestGraph {
+        var g = TestGraph()
+        g.input("x", [nil, 3, 130, 130]); g.output("logits"); g.output("e"); g.output("d2")
+        g.weight("w0", [4, 3, 3, 3]); g.weight("we", [24, 4, 1, 1]); g.weight("be", [24])
+        g.weight("wd", [24, 1, 3, 3]); g.weight("bd", [24]); g.weight("wp", [4, 24, 1, 1]); g.weight("bp", [4])
+        g.weight("w5", [4, 1, 5, 5]); g.weight("fw", [5, 4]); g.weight("fb", [5])
+        g.node("Conv", ["x", "w0"], ["c"], ints: ["pads": [1, 1, 1, 1]])
+        g.node("MaxPool", ["c"], ["m"], ints: ["kernel_shape": [10, 10], "strides": [10, 10]])
+        g.node("Conv", ["m", "we", "be"], ["e"])
+        g.node("Relu", ["e"], ["er"])
+        g.node("Conv", ["er", "wd", "bd"], ["d"], ints: ["pads": [1, 1, 1, 1]], int: ["group": 24])
+        g.node("Sigmoid", ["d"], ["sg"])
+        g.node("Mul", ["d", "sg"], ["sw"])
+        g.node("Conv", ["sw", "wp", "bp"], ["pr"])
+        g.node("Add", ["pr", "m"], ["res"])
+        g.node("Conv", ["res", "w5"], ["d2"], ints: ["strides": [2, 2]], int: ["group": 4])
+        g.nodes[g.nodes.count - 1].attribute.append({
+            var a = Onnx_AttributeProto(); a.name = "auto_pad"; a.type = .string; a.s = Data("SAME_UPPER".utf8); return a
+        }())
+        g.node("GlobalAveragePool", ["d2"], ["p"])
+        g.node("Flatten", ["p"], ["feat"])
+        g.node("Gemm", ["feat", "fw", "fb"], ["logits"], int: ["transB": 1])
+        return g
+    }
+
+    /// Tail passes of 8 samples run their convolutions in the sample-interleaved
+    /// layout (SampleInterleaving.swift) and still give the whole batch's results,
+    /// requested values inside the layout included.
+    func testInterleavedTailMatchesTheWholeBatch() throws {
+        let g = mobileTail(), outputs = ["logits", "e", "d2"]
+        let x = TestGraph.input([16, 3, 130, 130])
+        for threads in [1, 2] {
+            try ComputeThreads.with(threads: threads) {
+                let whole = try session(g, outputs: outputs, split: nil).run(x)
+                let s = try session(g, outputs: outputs, split: 1)
+                let split = try s.run(x)
+                XCTAssertEqual(split.map(\.shape), [[16, 5], [16, 24, 13, 13], [16, 4, 7, 7]])
+                for (k, (a, b)) in zip(split, whole).enumerated() {
+                    XCTAssertLessThanOrEqual(maxRelativeError(a, b), 1e-5, "output \(outputs[k]), \(threads) threads")
+                }
+                let tail = try XCTUnwrap(splitDecision(s)?.tailPlans.first)
+                let convs = tail.steps.compactMap { $0.op as? ConvOp }
+                XCTAssertEqual(convs.map(\.samplesInterleaved), [true, true, true, true], "every tail convolution interleaved")
+                XCTAssertEqual(tail.steps.compactMap { ($0.op as? PoolOp)?.inputSamplesInterleaved }, [true])
+                // In: the pooled map (once, shared by the expand and the residual). Out: the two requested maps.
+                let conversions = tail.steps.compactMap { $0.op as? SampleLayoutOp }.map(\.toInterleaved)
+                XCTAssertEqual(conversions.sorted { !$0 && $1 }, [false, false, true])
             }
         }
     }

@@ -207,6 +207,88 @@ final class ConvTests: XCTestCase {
         }
     }
 
+    /// The sample-interleaved kernels (batches of 8 as (C, H, W, 8)) against the
+    /// NCHW reference, converting in and out: 1x1 with 128 and 40 output channels
+    /// (row split over threads or not), depthwise 3x3 stride 1 and 2, 5x5 TF-SAME
+    /// stride 2 and a 3x3 with asymmetric pads; with no epilogue, ReLU6, and
+    /// ReLU6 then an (interleaved) residual add; 1 and 2 threads. Then the pool.
+    func testSampleInterleavedConvolutionsMatchReference() throws {
+        let shapes: [Conv2DShape] = [
+            Conv2DShape(batch: 8, inChannels: 24, inHeight: 7, inWidth: 7, outChannels: 128, kernelHeight: 1, kernelWidth: 1),
+            Conv2DShape(batch: 8, inChannels: 96, inHeight: 5, inWidth: 6, outChannels: 40, kernelHeight: 1, kernelWidth: 1),
+            Conv2DShape(batch: 8, inChannels: 20, inHeight: 7, inWidth: 7, outChannels: 20, kernelHeight: 3, kernelWidth: 3,
+                        padding: Padding2D(1), groups: 20),
+            Conv2DShape(batch: 8, inChannels: 12, inHeight: 14, inWidth: 14, outChannels: 12, kernelHeight: 3, kernelWidth: 3,
+                        stride: (2, 2), padding: Padding2D(top: 0, left: 0, bottom: 1, right: 1), groups: 12),
+            Conv2DShape(batch: 8, inChannels: 9, inHeight: 13, inWidth: 11, outChannels: 9, kernelHeight: 5, kernelWidth: 5,
+                        stride: (2, 2), padding: .same(inputHeight: 13, inputWidth: 11, kernel: (5, 5), stride: (2, 2)),
+                        groups: 9),
+            Conv2DShape(batch: 8, inChannels: 5, inHeight: 4, inWidth: 9, outChannels: 5, kernelHeight: 3, kernelWidth: 3,
+                        padding: Padding2D(top: 2, left: 0, bottom: 0, right: 2), groups: 5),
+        ]
+        func interleaved(_ t: Tensor) -> Tensor {
+            let r = Tensor(zeros: t.shape)
+            interleaveSamples(r.data, t.data, perSample: t.count / 8)
+            return r
+        }
+        for (i, s) in shapes.enumerated() {
+            XCTAssertTrue(supportsSampleInterleaved(s), "shape \(i) is covered")
+            let x = seededTensor(s.inputShape, seed: UInt64(600 + i), lo: -3, hi: 3)
+            let w = seededTensor(s.weightShape, seed: UInt64(610 + i))
+            let b = seededTensor([s.outChannels], seed: UInt64(620 + i))
+            let residual = seededTensor(s.outputShape, seed: UInt64(630 + i))
+            let plain = Tensor(zeros: s.outputShape)
+            conv2dForwardReference(plain.data, x.data, w.data, b.data, s)
+            let relu6 = Tensor(zeros: s.outputShape), relu6Add = Tensor(zeros: s.outputShape)
+            for j in 0..<plain.count {
+                relu6.data[j] = min(max(plain.data[j], 0), 6)
+                relu6Add.data[j] = relu6.data[j] + residual.data[j]
+            }
+            let xi = interleaved(x), ri = interleaved(residual)
+            let cases: [(String, [ConvEpilogueStep], Tensor)] = [
+                ("none", [], plain), ("relu6", [.activation(.relu6)], relu6),
+                ("relu6+add", [.activation(.relu6), .add(ri.data)], relu6Add),
+            ]
+            // The interleaved copies are only reached through raw pointers below.
+            withExtendedLifetime((xi, ri)) {
+            for threads in [1, 2] {
+                ComputeThreads.with(threads: threads) {
+                    for (name, steps, want) in cases {
+                        let yi = Tensor(shape: s.outputShape, repeating: 7), y = Tensor(shape: s.outputShape, repeating: 9)
+                        conv2dForwardSampleInterleaved(yi.data, xi.data, w.data, b.data, s, epilogue: steps)
+                        deinterleaveSamples(y.data, yi.data, perSample: y.count / 8)
+                        assertClose(y, want, atol: 1e-4, rtol: 1e-4, "shape \(i) epilogue \(name), \(threads) threads")
+                    }
+                }
+            }
+            }
+        }
+        // Not covered: batches other than 8, strided or grouped (non-depthwise) 1x1.
+        XCTAssertFalse(supportsSampleInterleaved(Conv2DShape(batch: 4, inChannels: 8, inHeight: 7, inWidth: 7,
+                                                             outChannels: 8, kernelHeight: 1, kernelWidth: 1)))
+        XCTAssertFalse(supportsSampleInterleaved(Conv2DShape(batch: 8, inChannels: 8, inHeight: 7, inWidth: 7,
+                                                             outChannels: 8, kernelHeight: 1, kernelWidth: 1, stride: (2, 2))))
+        XCTAssertFalse(supportsSampleInterleaved(Conv2DShape(batch: 8, inChannels: 8, inHeight: 7, inWidth: 7,
+                                                             outChannels: 8, kernelHeight: 1, kernelWidth: 1, groups: 2)))
+
+        let x = seededTensor([8, 6, 7, 7], seed: 640)
+        let want = Tensor(zeros: [8, 6]), got = Tensor(shape: [8, 6], repeating: 7)
+        globalAvgPoolForward(want.data, x.data, planes: 48, spatial: 49)
+        let xi = interleaved(x)
+        withExtendedLifetime(xi) { globalAvgPoolSampleInterleaved(got.data, xi.data, channels: 6, spatial: 49) }
+        assertClose(got, want, atol: 0, rtol: 0, "pooled out of the interleaved layout")
+    }
+
+    func testSampleInterleavingRoundTrips() {
+        let x = seededTensor([8, 3, 5, 7], seed: 650)
+        let i = Tensor(zeros: x.shape), back = Tensor(zeros: x.shape)
+        interleaveSamples(i.data, x.data, perSample: 105)
+        XCTAssertEqual(i.data[0 * 8 + 3], x.data[3 * 105 + 0])
+        XCTAssertEqual(i.data[104 * 8 + 7], x.data[7 * 105 + 104])
+        deinterleaveSamples(back.data, i.data, perSample: 105)
+        assertClose(back, x, atol: 0, rtol: 0, "round trip")
+    }
+
     /// Both depthwise 3x3 kernels (along-W and channel-blocked) on every 3x3
     /// depthwise fixture and on wide planes, whichever one the dispatcher would pick.
     func testBothDepthwise3x3KernelsMatchReference() throws {

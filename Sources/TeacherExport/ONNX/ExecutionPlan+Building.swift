@@ -44,6 +44,8 @@ struct PlanBuilder {
     let model: ONNXModel
     let outputs: [String]
     let fuse: Bool
+    /// Run what it can of a batch of 8 in the sample-interleaved layout (`SampleInterleaving`).
+    var interleaveSamples = false
 
     /// The result of `infer`: runtime steps (unallocated), the slot of every named
     /// value, every slot's info, and the slots known before running.
@@ -122,8 +124,9 @@ struct PlanBuilder {
     /// The full plan: inference, fusion, then buffer assignment by liveness.
     func build(inputs: [String: ValueInfo]) throws -> ExecutionPlan {
         var (steps, slots, infos, constants) = try infer(inputs: inputs)
-        let outputSlots = outputs.map { slots[$0]! }
+        var outputSlots = outputs.map { slots[$0]! }
         if fuse { steps = GraphFusion.fuse(steps, infos: infos, protected: Set(outputSlots)) }
+        if interleaveSamples { steps = SampleInterleaving.apply(steps, infos: &infos, outputSlots: &outputSlots) }
 
         // Liveness: a buffer lives until the last step that reads it or any view of it.
         var root = Array(0..<infos.count)

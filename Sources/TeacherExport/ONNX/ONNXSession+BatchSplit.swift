@@ -83,7 +83,8 @@ extension ONNXSession {
                     // Leading axes may hold several rows per sample (Flatten at axis 2).
                     tailInfos[name] = ValueInfo(type: info.type, shape: [info.shape[0] / pass * tailSamples] + info.shape.dropFirst())
                 }
-                let tailBuilder = PlanBuilder(model: model, outputs: tailOutputs, fuse: fusionEnabled)
+                let tailBuilder = PlanBuilder(model: model, outputs: tailOutputs, fuse: fusionEnabled,
+                                              interleaveSamples: fusionEnabled)
                 let planCount = tailSamples == n ? 1 : workers
                 tailPlans = try (0..<planCount).map { _ in try tailBuilder.build(inputs: tailInfos) }
             }

@@ -57,6 +57,8 @@ struct ConvOp: ONNXOperator {
     let window: Window2D
     let group: Int
     var epilogue: [ConvEpilogue] = []
+    /// Input, output and residuals in the sample-interleaved layout (set by `SampleInterleaving`).
+    var samplesInterleaved = false
 
     init(_ spec: NodeSpec) throws {
         try spec.allowOnly(["kernel_shape", "strides", "dilations", "pads", "auto_pad", "group"])
@@ -107,7 +109,11 @@ struct ConvOp: ONNXOperator {
                 return .activation(a)
             }
         }
-        conv2dForward(out.data, x.data, w.data, bias.map { UnsafePointer($0.data) }, s, epilogue: steps)
+        if samplesInterleaved {
+            conv2dForwardSampleInterleaved(out.data, x.data, w.data, bias.map { UnsafePointer($0.data) }, s, epilogue: steps)
+        } else {
+            conv2dForward(out.data, x.data, w.data, bias.map { UnsafePointer($0.data) }, s, epilogue: steps)
+        }
         return [.float(out)]
     }
 }
@@ -154,6 +160,8 @@ struct PoolOp: ONNXOperator {
     let window: Window2D?
     let ceilMode: Bool
     let countIncludePad: Bool
+    /// GlobalAveragePool reading the sample-interleaved layout (set by `SampleInterleaving`).
+    var inputSamplesInterleaved = false
 
     init(_ spec: NodeSpec) throws {
         guard let k = Kind(rawValue: spec.opType) else { throw spec.unsupported("not a pool") }
@@ -198,6 +206,8 @@ struct PoolOp: ONNXOperator {
         guard case .float(let x)? = inputs[0] else { throw spec.shapeError("float input expected") }
         let out = outputs[0]!
         switch kind {
+        case .globalAverage where inputSamplesInterleaved:
+            globalAvgPoolSampleInterleaved(out.data, x.data, channels: x.shape[1], spatial: x.shape.dropFirst(2).reduce(1, *))
         case .globalAverage:
             globalAvgPoolForward(out.data, x.data, planes: x.shape[0] * x.shape[1], spatial: x.shape.dropFirst(2).reduce(1, *))
         case .globalMax:
