@@ -22,9 +22,11 @@ import TensorKernels
 /// The tail of a graph whose values are all small per sample (the last 7x7 stage
 /// and the classifier) runs after the passes in passes of its own of
 /// `splitTailPassSamples` samples (or a share of the batch per worker, or the
-/// whole batch, when 8 does not divide it): per pass of one image, a Gemm would
-/// stream its whole weight matrix for one row, and narrow 1x1 convolutions gain
-/// from one GEMM over several images, while 8 images' small feature maps stay in cache.
+/// whole batch, when 8 does not divide it): narrow 1x1 convolutions gain from one
+/// GEMM over several images, while 8 images' small feature maps stay in cache.
+/// The head, the per-sample vectors at the very end (the pooled feature and the
+/// classifier), runs last, once over the whole batch: per pass, a Gemm would
+/// stream its whole weight matrix (5 MB for an ImageNet classifier) for a few rows.
 ///
 /// The plans of one split input signature.
 struct SplitExecution {
@@ -37,14 +39,25 @@ struct SplitExecution {
     /// (for passes of `tailPassSamples`), or one plan over the whole batch; empty
     /// when the passes compute every requested output.
     let tailPlans: [ExecutionPlan]
-    /// The requested outputs the tail computes, in its plans' `outputSlots` order.
+    /// What the tail computes (requested outputs and the head's inputs), in its
+    /// plans' `outputSlots` order.
     let tailOutputs: [String]
+    /// The head, fed by earlier outputs and graph inputs: one plan per worker, each
+    /// for an equal share of the batch, or one plan over the whole batch (at one
+    /// thread, or when the workers do not divide the batch); empty when there is none.
+    let headPlans: [ExecutionPlan]
+    /// The requested outputs the head computes, in its plans' `outputSlots` order.
+    let headOutputs: [String]
 }
 
 /// Per-sample element count up to which a trailing step counts as small: the last
 /// stage of a CNN teacher at 224 px (1152 x 7 x 7 = 56,448 floats), whose narrow 1x1
 /// convolutions run faster as one GEMM over the batch than per image.
 let splitTailMaxElementsPerSample = 65536
+
+/// Per-sample element count up to which a trailing value with no spatial extent
+/// (a pooled feature, logits) belongs to the head: the whole batch's stays in L2.
+let splitHeadMaxElementsPerSample = 4096
 
 /// Samples per pass of the tail: enough columns for one GEMM per 1x1 convolution
 /// (8 x 49), few enough that the tail's values stay in cache (1152 x 7 x 7 x 8
@@ -71,25 +84,32 @@ extension ONNXSession {
         // inference fails, which then reports its error from the whole-batch plan.
         if let passInference = try? inference.infer(inputs: passInfos), let fullInference = try? inference.infer(inputs: infos),
            samplesIndependent(full: fullInference, pass: passInference, ratio: n / pass) {
-            let (passOutputs, tailInputs, tailOutputs) = tailCut(passInference, pass: pass, graphInputs: Set(infos.keys))
+            let stages = cut(passInference, pass: pass)
+            let passOutputs = stages[0].outputs
             let builder = PlanBuilder(model: model, outputs: passOutputs, fuse: fusionEnabled)
             let plans = try (0..<workers).map { _ in try builder.build(inputs: passInfos) }
-            var tailPlans: [ExecutionPlan] = []
-            if !tailInputs.isEmpty {
-                let tailSamples = Self.tailPassSamples(batch: n, workers: workers)
-                var tailInfos: [String: ValueInfo] = [:]
-                for name in tailInputs {
+            // Stage inputs at `samples` per run (leading axes may hold several rows per
+            // sample: Flatten at axis 2); graph inputs come as given.
+            func stageInfos(_ names: [String], samples: Int) -> [String: ValueInfo] {
+                var result: [String: ValueInfo] = [:]
+                for name in names {
                     let info = passInference.infos[passInference.slots[name]!]
-                    // Leading axes may hold several rows per sample (Flatten at axis 2).
-                    tailInfos[name] = ValueInfo(type: info.type, shape: [info.shape[0] / pass * tailSamples] + info.shape.dropFirst())
+                    result[name] = ValueInfo(type: info.type, shape: [info.shape[0] / pass * samples] + info.shape.dropFirst())
                 }
-                let tailBuilder = PlanBuilder(model: model, outputs: tailOutputs, fuse: fusionEnabled,
-                                              interleaveSamples: fusionEnabled)
-                let planCount = tailSamples == n ? 1 : workers
-                tailPlans = try (0..<planCount).map { _ in try tailBuilder.build(inputs: tailInfos) }
+                return result
             }
+            // A stage's plans for runs of `samples`: one per worker, or one for the batch.
+            func stagePlans(_ stage: (inputs: [String], outputs: [String]), samples: Int, interleave: Bool) throws -> [ExecutionPlan] {
+                if stage.inputs.isEmpty { return [] }
+                let builder = PlanBuilder(model: model, outputs: stage.outputs, fuse: fusionEnabled, interleaveSamples: interleave)
+                let infos = stageInfos(stage.inputs, samples: samples)
+                return try (0..<(samples == n ? 1 : workers)).map { _ in try builder.build(inputs: infos) }
+            }
+            let tailPlans = try stagePlans(stages[1], samples: Self.tailPassSamples(batch: n, workers: workers),
+                                           interleave: fusionEnabled)
+            let headPlans = try stagePlans(stages[2], samples: n % workers == 0 ? n / workers : n, interleave: false)
             execution = SplitExecution(pass: pass, passPlans: plans, passOutputs: passOutputs, tailPlans: tailPlans,
-                                       tailOutputs: tailOutputs)
+                                       tailOutputs: stages[1].outputs, headPlans: headPlans, headOutputs: stages[2].outputs)
         }
         splitExecutions[cacheKey] = execution
         return execution
@@ -103,36 +123,56 @@ extension ONNXSession {
         return n % workers == 0 ? n / workers : n
     }
 
-    /// Where the small tail starts: the values the passes must produce (requested
-    /// outputs computed before the tail, and the tail's inputs from the passes),
-    /// the tail's inputs (empty when there is no tail) and the requested outputs it computes.
-    private func tailCut(_ inference: PlanBuilder.Inference,
-                         pass: Int, graphInputs: Set<String>) -> (passOutputs: [String], tailInputs: [String], tailOutputs: [String]) {
+    /// The graph (its steps at the pass size) cut into passes, tail and head: the
+    /// tail is the longest run of trailing steps that touch only small values
+    /// (`splitTailMaxElementsPerSample`), the head the longest trailing run that
+    /// touches only per-sample vectors (`splitHeadMaxElementsPerSample`, no
+    /// spatial extent). For each stage, the values it reads from earlier stages or
+    /// graph inputs, and the values it must produce (requested outputs it computes,
+    /// and later stages' inputs); a stage with no steps has neither.
+    private func cut(_ inference: PlanBuilder.Inference, pass: Int) -> [(inputs: [String], outputs: [String])] {
         let steps = inference.steps
-        func small(_ slot: Int) -> Bool {
-            let info = inference.infos[slot]
-            return info.constant != nil || info.count / pass <= splitTailMaxElementsPerSample
-        }
-        var start = steps.count
-        while start > 0, (steps[start - 1].inputSlots + steps[start - 1].outputSlots).allSatisfy({ $0 < 0 || small($0) }) {
-            start -= 1
-        }
-        if start == steps.count || start == 0 { return (outputNames, [], []) }
-        let produced = Set(steps[start...].flatMap { $0.spec.outputs })
-        var tailInputs: [String] = []
-        for step in steps[start...] {
-            for name in step.spec.inputs where !name.isEmpty && !produced.contains(name) && !tailInputs.contains(name) {
-                if let s = inference.slots[name], inference.infos[s].constant == nil { tailInputs.append(name) }
+        // Where the trailing run of steps whose values all fit starts; when the whole
+        // graph fits, nothing is cut off (it runs in passes).
+        func trailingRun(_ fits: (ValueInfo) -> Bool) -> Int {
+            var start = steps.count
+            while start > 0, (steps[start - 1].inputSlots + steps[start - 1].outputSlots).allSatisfy({
+                $0 < 0 || inference.infos[$0].constant != nil || fits(inference.infos[$0])
+            }) {
+                start -= 1
             }
+            return start == 0 ? steps.count : start
         }
-        let fromPasses = outputNames.filter { !produced.contains($0) } + tailInputs.filter { !graphInputs.contains($0) }
-        var passOutputs: [String] = []
-        for name in fromPasses where !passOutputs.contains(name) { passOutputs.append(name) }
-        return (passOutputs, tailInputs, outputNames.filter { produced.contains($0) })
+        let head = trailingRun { $0.count / pass <= splitHeadMaxElementsPerSample && $0.shape.dropFirst(2).allSatisfy { $0 == 1 } }
+        let tail = min(head, trailingRun { $0.count / pass <= splitTailMaxElementsPerSample })
+        let bounds = [0, tail, head, steps.count]
+        var stages: [(inputs: [String], outputs: [String])] = []
+        for i in 0..<3 {
+            let range = bounds[i]..<bounds[i + 1]
+            let produced = Set(steps[range].flatMap { $0.spec.outputs })
+            var inputs: [String] = []
+            for step in steps[range] {
+                for name in step.spec.inputs where !name.isEmpty && !produced.contains(name) && !inputs.contains(name) {
+                    if let s = inference.slots[name], inference.infos[s].constant == nil { inputs.append(name) }
+                }
+            }
+            stages.append((range.isEmpty ? [] : inputs, []))
+        }
+        for i in 0..<3 {
+            let produced = Set(steps[bounds[i]..<bounds[i + 1]].flatMap { $0.spec.outputs })
+            // Graph inputs and constants are produced by no stage: the passes must
+            // still hand over a requested output that is one.
+            let wanted = outputNames.filter { name in
+                produced.contains(name) || (i == 0 && !steps.contains { $0.spec.outputs.contains(name) })
+            }
+                + stages[(i + 1)...].flatMap { $0.inputs }.filter { produced.contains($0) }
+            for name in wanted where !stages[i].outputs.contains(name) { stages[i].outputs.append(name) }
+        }
+        return stages
     }
 
-    /// Runs a batch as passes (one plan per worker), then the tail, and returns
-    /// the requested outputs.
+    /// Runs a batch as passes (one plan per worker), then the tail, then the head,
+    /// and returns the requested outputs.
     func runSplit(_ split: SplitExecution, _ feeds: [String: ONNXValue]) throws -> [ONNXValue] {
         let names = Array(feeds.keys)
         let full = try names.map { try floatValue(feeds[$0], $0) }
@@ -140,21 +180,22 @@ extension ONNXSession {
         let passOutputs = try runPasses(split.passPlans, names, full, passes: full[0].shape[0] / split.pass, profiles)
         var values: [String: ONNXValue] = feeds
         for (k, name) in split.passOutputs.enumerated() { values[name] = .float(passOutputs[k]) }
-        if let tail = split.tailPlans.first {
-            let tailNames = Array(tail.inputSlots.keys)
-            let tailFull = try tailNames.map { try floatValue(values[$0], $0) }
+        for (plans, outputs) in [(split.tailPlans, split.tailOutputs), (split.headPlans, split.headOutputs)] {
+            guard let plan = plans.first else { continue }
+            let stageNames = Array(plan.inputSlots.keys)
+            let stageFull = try stageNames.map { try floatValue(values[$0], $0) }
             let outs: [Tensor]
-            // Several plans only ever come with several passes (tailPassSamples < batch).
-            let passes = tailFull[0].shape[0] / tail.infos[tail.inputSlots[tailNames[0]]!].shape[0]
+            // Several plans only ever come with several passes (a stage's runs are smaller than the batch).
+            let passes = stageFull[0].shape[0] / plan.infos[plan.inputSlots[stageNames[0]]!].shape[0]
             if passes > 1 {
-                outs = try runPasses(split.tailPlans, tailNames, tailFull, passes: passes, profiles)
+                outs = try runPasses(plans, stageNames, stageFull, passes: passes, profiles)
             } else {
-                var tailFeeds: [String: ONNXValue] = [:]
-                for (k, name) in tailNames.enumerated() { tailFeeds[name] = .float(tailFull[k]) }
-                let slots = try execute(tail, tailFeeds, profile: &profiles[0].times)
-                outs = try tail.outputSlots.map { try floatValue(slots[$0], "output slot \($0)").copy() }
+                var stageFeeds: [String: ONNXValue] = [:]
+                for (k, name) in stageNames.enumerated() { stageFeeds[name] = .float(stageFull[k]) }
+                let slots = try execute(plan, stageFeeds, profile: &profiles[0].times)
+                outs = try plan.outputSlots.map { try floatValue(slots[$0], "output slot \($0)").copy() }
             }
-            for (k, name) in split.tailOutputs.enumerated() { values[name] = .float(outs[k]) }
+            for (k, name) in outputs.enumerated() { values[name] = .float(outs[k]) }
         }
         if profile != nil {
             for p in profiles { for (op, t) in p.times ?? [:] { profile![op, default: 0] += t } }
