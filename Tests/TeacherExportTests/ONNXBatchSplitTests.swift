@@ -30,6 +30,19 @@ final class ONNXBatchSplitTests: XCTestCase {
         return s
     }
 
+    /// Runs `x` split into passes of `pass` and whole, checks every output agrees
+    /// to `tolerance` (relative), and returns the split session and its outputs.
+    func runSplitAgainstWhole(_ g: TestGraph, outputs: [String], _ x: Tensor, pass: Int, tolerance: Float,
+                              _ what: String) throws -> (ONNXSession, [Tensor]) {
+        let whole = try session(g, outputs: outputs, split: nil).run(x)
+        let s = try session(g, outputs: outputs, split: pass)
+        let split = try s.run(x)
+        for (k, (a, b)) in zip(split, whole).enumerated() {
+            XCTAssertLessThanOrEqual(maxRelativeError(a, b), tolerance, "output \(outputs[k]), \(what)")
+        }
+        return (s, split)
+    }
+
     /// The one cached split decision of a session that has run one signature.
     func splitDecision(_ s: ONNXSession) -> SplitExecution? {
         XCTAssertEqual(s.splitExecutions.count, 1)
@@ -41,14 +54,10 @@ final class ONNXBatchSplitTests: XCTestCase {
         let x = TestGraph.input([6, 3, 130, 130])
         for threads in [1, 2] {
             try ComputeThreads.with(threads: threads) {
-                let whole = try session(g, outputs: outputs, split: nil).run(x)
                 for pass in [1, 2, 3] {
-                    let s = try session(g, outputs: outputs, split: pass)
-                    let split = try s.run(x)
+                    let (s, split) = try runSplitAgainstWhole(g, outputs: outputs, x, pass: pass, tolerance: 1e-6,
+                                                              "pass \(pass), \(threads) threads")
                     XCTAssertEqual(split.map(\.shape), [[6, 4], [6, 5], [6, 4, 130, 130]])
-                    for (a, b) in zip(split, whole) {
-                        XCTAssertLessThanOrEqual(maxRelativeError(a, b), 1e-6, "pass \(pass), \(threads) threads")
-                    }
                     let decision = try XCTUnwrap(splitDecision(s), "pass \(pass): the batch should run split")
                     XCTAssertEqual(decision.passPlans.count, threads)
                     // Flatten and the classifier work on per-sample vectors: they are
@@ -74,12 +83,7 @@ final class ONNXBatchSplitTests: XCTestCase {
         let x = TestGraph.input([16, 3, 130, 130])
         for threads in [1, 2] {
             try ComputeThreads.with(threads: threads) {
-                let whole = try session(g, outputs: outputs, split: nil).run(x)
-                let s = try session(g, outputs: outputs, split: 1)
-                let split = try s.run(x)
-                for (a, b) in zip(split, whole) {
-                    XCTAssertLessThanOrEqual(maxRelativeError(a, b), 1e-5, "\(threads) threads")
-                }
+                let (s, _) = try runSplitAgainstWhole(g, outputs: outputs, x, pass: 1, tolerance: 1e-5, "\(threads) threads")
                 let decision = try XCTUnwrap(splitDecision(s))
                 XCTAssertEqual(decision.tailPlans.count, threads)
                 let tail = decision.tailPlans[0]
@@ -131,13 +135,8 @@ final class ONNXBatchSplitTests: XCTestCase {
         let x = TestGraph.input([16, 3, 130, 130])
         for threads in [1, 2] {
             try ComputeThreads.with(threads: threads) {
-                let whole = try session(g, outputs: outputs, split: nil).run(x)
-                let s = try session(g, outputs: outputs, split: 1)
-                let split = try s.run(x)
+                let (s, split) = try runSplitAgainstWhole(g, outputs: outputs, x, pass: 1, tolerance: 1e-5, "\(threads) threads")
                 XCTAssertEqual(split.map(\.shape), [[16, 5], [16, 24, 13, 13], [16, 4, 7, 7]])
-                for (k, (a, b)) in zip(split, whole).enumerated() {
-                    XCTAssertLessThanOrEqual(maxRelativeError(a, b), 1e-5, "output \(outputs[k]), \(threads) threads")
-                }
                 let tail = try XCTUnwrap(splitDecision(s)?.tailPlans.first)
                 let convs = tail.steps.compactMap { $0.op as? ConvOp }
                 XCTAssertEqual(convs.map(\.samplesInterleaved), [true, true, true, true], "every tail convolution interleaved")

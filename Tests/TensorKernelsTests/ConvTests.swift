@@ -163,6 +163,25 @@ final class ConvTests: XCTestCase {
         }
     }
 
+    /// Seeded operands for convolution `s` (seeds `seed`, +10, +20, +30) and the
+    /// reference outputs of the three epilogues the fast paths fuse: none, ReLU6,
+    /// and ReLU6 then a residual add of `residual`.
+    func epilogueFixture(_ s: Conv2DShape, seed: UInt64) -> (x: Tensor, w: Tensor, b: Tensor, residual: Tensor,
+                                                              plain: Tensor, relu6: Tensor, relu6Add: Tensor) {
+        let x = seededTensor(s.inputShape, seed: seed, lo: -3, hi: 3)
+        let w = seededTensor(s.weightShape, seed: seed + 10)
+        let b = seededTensor([s.outChannels], seed: seed + 20)
+        let residual = seededTensor(s.outputShape, seed: seed + 30)
+        let plain = Tensor(zeros: s.outputShape)
+        conv2dForwardReference(plain.data, x.data, w.data, b.data, s)
+        let relu6 = Tensor(zeros: s.outputShape), relu6Add = Tensor(zeros: s.outputShape)
+        for j in 0..<plain.count {
+            relu6.data[j] = min(max(plain.data[j], 0), 6)
+            relu6Add.data[j] = relu6.data[j] + residual.data[j]
+        }
+        return (x, w, b, residual, plain, relu6, relu6Add)
+    }
+
     /// The one-pass register-tile path (large maps): a stride-2 3x3 stem with
     /// TF-SAME pads, a padded stride-1 3x3, 1x1 convolutions with K = 3, 16, 32 and
     /// 40, planes and panels that end in 16-pixel and partial tiles; with no
@@ -180,17 +199,7 @@ final class ConvTests: XCTestCase {
         ]
         for (i, s) in shapes.enumerated() {
             XCTAssertTrue(usesRegisterTiles(s), "shape \(i) takes the register-tile path")
-            let x = seededTensor(s.inputShape, seed: UInt64(500 + i), lo: -3, hi: 3)
-            let w = seededTensor(s.weightShape, seed: UInt64(510 + i))
-            let b = seededTensor([s.outChannels], seed: UInt64(520 + i))
-            let residual = seededTensor(s.outputShape, seed: UInt64(530 + i))
-            let plain = Tensor(zeros: s.outputShape)
-            conv2dForwardReference(plain.data, x.data, w.data, b.data, s)
-            let relu6 = Tensor(zeros: s.outputShape), relu6Add = Tensor(zeros: s.outputShape)
-            for j in 0..<plain.count {
-                relu6.data[j] = min(max(plain.data[j], 0), 6)
-                relu6Add.data[j] = relu6.data[j] + residual.data[j]
-            }
+            let (x, w, b, residual, plain, relu6, relu6Add) = epilogueFixture(s, seed: UInt64(500 + i))
             let cases: [(String, [ConvEpilogueStep], Tensor)] = [
                 ("none", [], plain), ("relu6", [.activation(.relu6)], relu6),
                 ("relu6+add", [.activation(.relu6), .add(residual.data)], relu6Add),
@@ -233,17 +242,7 @@ final class ConvTests: XCTestCase {
         }
         for (i, s) in shapes.enumerated() {
             XCTAssertTrue(supportsSampleInterleaved(s), "shape \(i) is covered")
-            let x = seededTensor(s.inputShape, seed: UInt64(600 + i), lo: -3, hi: 3)
-            let w = seededTensor(s.weightShape, seed: UInt64(610 + i))
-            let b = seededTensor([s.outChannels], seed: UInt64(620 + i))
-            let residual = seededTensor(s.outputShape, seed: UInt64(630 + i))
-            let plain = Tensor(zeros: s.outputShape)
-            conv2dForwardReference(plain.data, x.data, w.data, b.data, s)
-            let relu6 = Tensor(zeros: s.outputShape), relu6Add = Tensor(zeros: s.outputShape)
-            for j in 0..<plain.count {
-                relu6.data[j] = min(max(plain.data[j], 0), 6)
-                relu6Add.data[j] = relu6.data[j] + residual.data[j]
-            }
+            let (x, w, b, residual, plain, relu6, relu6Add) = epilogueFixture(s, seed: UInt64(600 + i))
             let xi = interleaved(x), ri = interleaved(residual)
             let cases: [(String, [ConvEpilogueStep], Tensor)] = [
                 ("none", [], plain), ("relu6", [.activation(.relu6)], relu6),
