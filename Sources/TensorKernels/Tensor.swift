@@ -31,6 +31,9 @@ public final class TensorStorage: @unchecked Sendable {
 /// layout means no transposes at module boundaries; convolutions lower to GEMM
 /// per image on NCHW directly (im2col rows are contiguous channel planes), and
 /// the depthwise 3x3 fast path works on contiguous HxW planes, vectorising along W.
+/// The one exception stays inside the teacher executor: the tail of a split run
+/// keeps batches of 8 samples interleaved (Conv2D+SampleInterleaved.swift) and
+/// converts back before anything else reads them.
 ///
 /// A `Tensor` is a shape plus a shared `TensorStorage`: copying the value shares
 /// the buffer (no copy-on-write, no hidden copies on hot paths). Use `copy()`
