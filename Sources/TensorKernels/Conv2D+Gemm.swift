@@ -175,11 +175,11 @@ func pointwiseForwardBatched(_ out: UnsafeMutablePointer<Float>,   // (N, O, H, 
     let x = UnsafeMutablePointer<Float>.allocate(capacity: c * np)
     let y = UnsafeMutablePointer<Float>.allocate(capacity: o * np)
     defer { x.deallocate(); y.deallocate() }
-    for k in 0..<c { for i in 0..<n { (x + k * np + i * p).update(from: input + (i * c + k) * p, count: p) } }
+    for k in 0..<c { for i in 0..<n { copyFloats(x + k * np + i * p, input + (i * c + k) * p, p) } }
     let beta = startWithBias(y, bias, rows: o, length: np)
     gemm(m: o, n: np, k: c, a: weight, lda: c, b: x, ldb: np, c: y, ldc: np, beta: beta)
     for i in 0..<n {
-        for r in 0..<o { (out + (i * o + r) * p).update(from: y + r * np + i * p, count: p) }
+        for r in 0..<o { copyFloats(out + (i * o + r) * p, y + r * np + i * p, p) }
         applyEpilogue(epilogue, out, offset: i * o * p, count: o * p)
     }
 }

@@ -93,12 +93,12 @@ private func depthwiseForwardSampleInterleaved(_ out: UnsafeMutablePointer<Float
             let b = F8(repeating: bias?[channel] ?? 0)
             let src = input + channel * inCount
             for iy in rows {
-                (buf + ((iy + plan.top) * plan.pwc + plan.left + cols.lowerBound) * 8)
-                    .update(from: src + (iy * plan.w + cols.lowerBound) * 8, count: cols.count * 8)
+                copyFloats(buf + ((iy + plan.top) * plan.pwc + plan.left + cols.lowerBound) * 8,
+                           src + (iy * plan.w + cols.lowerBound) * 8, cols.count * 8)
             }
             depthwiseBlockOutputs(obuf, buf, positions.baseAddress!, taps.baseAddress!, chunks: offsets.chunks,
                                   kk: kk, ws, b, lo: lo, hi: hi)
-            (out + channel * outCount).update(from: obuf, count: outCount)
+            copyFloats(out + channel * outCount, obuf, outCount)
             applyEpilogue(rest, out, offset: channel * outCount, count: outCount)
         }
     }
