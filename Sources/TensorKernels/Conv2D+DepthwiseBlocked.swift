@@ -40,12 +40,10 @@ struct DepthwiseBlockPlan {
         if nc == 8 && coversInput {
             // Per pixel: eight scalar loads, one vector store.
             var cell = buf + (top * pwc + left) * 8
-            let s = planeStride
             var p = 0
             for _ in 0..<h {
                 for _ in 0..<w {
-                    store8(F8(planes[p], planes[s &+ p], planes[2 &* s &+ p], planes[3 &* s &+ p],
-                              planes[4 &* s &+ p], planes[5 &* s &+ p], planes[6 &* s &+ p], planes[7 &* s &+ p]), cell)
+                    store8(gather8(planes + p, stride: planeStride), cell)
                     cell += 8
                     p &+= 1
                 }
@@ -87,6 +85,22 @@ struct DepthwiseBlockPlan {
     }
 }
 
+/// p[0], p[stride], ..., p[7 * stride] as one vector.
+@inline(__always)
+func gather8(_ p: UnsafePointer<Float>, stride s: Int) -> F8 {
+    F8(p[0], p[s], p[2 &* s], p[3 &* s], p[4 &* s], p[5 &* s], p[6 &* s], p[7 &* s])
+}
+
+/// The first `lanes` lanes of src [count][8] back to planes:
+/// dst[j * planeStride + i] = src[i * 8 + j].
+@inline(__always)
+func splitLanes(_ dst: UnsafeMutablePointer<Float>, planeStride: Int, _ src: UnsafePointer<Float>, count: Int, lanes: Int) {
+    for j in 0..<lanes {
+        let d = dst + j * planeStride
+        for i in 0..<count { d[i] = src[i &* 8 &+ j] }
+    }
+}
+
 /// The k*k taps of channels c0..<c0+nc as vectors (lane j = channel c0 + j; 0 past nc).
 @inline(__always)
 func blockWeights(_ ws: UnsafeMutablePointer<F8>, _ weight: UnsafePointer<Float>, _ c0: Int, _ nc: Int, taps: Int) {
@@ -97,60 +111,79 @@ func blockWeights(_ ws: UnsafeMutablePointer<F8>, _ weight: UnsafePointer<Float>
     }
 }
 
-/// Scratch offsets of a block's output positions, in chunks of eight (row-major
-/// across rows; the last chunk repeats the last position), and of each tap from
-/// a position's first tap.
-struct DepthwiseBlockOffsets {
-    let positions: [Int]
-    let taps: [Int]
-    var chunks: Int { positions.count / 8 }
+/// One thread's scratch in a block kernel (`forEachDepthwiseBlock`), and the
+/// computation of a block's outputs in it.
+struct DepthwiseBlockScratch {
+    /// The zero-bordered block [rows][cols][8]; fill its input cells before `compute`.
+    let buf: UnsafeMutablePointer<Float>
+    /// One weight vector per tap; fill before `compute`.
+    let ws: UnsafeMutablePointer<F8>
+    /// The outputs [position][8] after `compute` (chunks * 64 values).
+    let obuf: UnsafeMutablePointer<Float>
+    /// Scratch offsets of each output position's first tap, in chunks of eight (row-major
+    /// across rows; the last chunk repeats the last position), and of each tap from it.
+    let positions: UnsafePointer<Int>, taps: UnsafePointer<Int>
+    let chunks: Int, kk: Int
 
-    init(_ plan: DepthwiseBlockPlan) {
-        let ohw = plan.oh * plan.ow, chunks = (ohw + 7) / 8
-        positions = (0..<(chunks * 8)).map { q in
-            let p = min(q, ohw - 1)
-            return plan.s * (p / plan.ow * plan.pwc + p % plan.ow) * 8
+    /// obuf[p * 8 + j] = clamp(b + sum over taps of ws[tap] * tap value, lo, hi) for
+    /// every position p. Eight positions at once: each tap is one weight load for
+    /// eight independent FMA chains. (With two chains, the k*k dependent FMAs of each
+    /// output made the kernel wait on FMA latency: 0.5 FMA per cycle.)
+    @inline(__always)
+    func compute(bias b: F8, lo: Float, hi: Float) {
+        let lov = F8(repeating: lo), hiv = F8(repeating: hi)
+        for chunk in 0..<chunks {
+            let q = positions + chunk &* 8
+            let p0 = UnsafePointer(buf + q[0]), p1 = UnsafePointer(buf + q[1])
+            let p2 = UnsafePointer(buf + q[2]), p3 = UnsafePointer(buf + q[3])
+            let p4 = UnsafePointer(buf + q[4]), p5 = UnsafePointer(buf + q[5])
+            let p6 = UnsafePointer(buf + q[6]), p7 = UnsafePointer(buf + q[7])
+            var a0 = b, a1 = b, a2 = b, a3 = b, a4 = b, a5 = b, a6 = b, a7 = b
+            for tap in 0..<kk {
+                let w = ws[tap], o = taps[tap]
+                a0 = a0.addingProduct(load8(p0 + o), w); a1 = a1.addingProduct(load8(p1 + o), w)
+                a2 = a2.addingProduct(load8(p2 + o), w); a3 = a3.addingProduct(load8(p3 + o), w)
+                a4 = a4.addingProduct(load8(p4 + o), w); a5 = a5.addingProduct(load8(p5 + o), w)
+                a6 = a6.addingProduct(load8(p6 + o), w); a7 = a7.addingProduct(load8(p7 + o), w)
+            }
+            let dst = obuf + chunk &* 64
+            store8(clamped(a0, lov, hiv), dst); store8(clamped(a1, lov, hiv), dst + 8)
+            store8(clamped(a2, lov, hiv), dst + 16); store8(clamped(a3, lov, hiv), dst + 24)
+            store8(clamped(a4, lov, hiv), dst + 32); store8(clamped(a5, lov, hiv), dst + 40)
+            store8(clamped(a6, lov, hiv), dst + 48); store8(clamped(a7, lov, hiv), dst + 56)
         }
-        taps = (0..<(plan.k * plan.k)).map { t in (t / plan.k * plan.pwc + t % plan.k) * 8 }
     }
 }
 
-/// All outputs of one block from its padded scratch `buf`: obuf[p * 8 + j] =
-/// clamp(b + sum over taps of ws[tap] * tap value, lo, hi) for every position p
-/// (chunks * 64 values). Eight positions at once: each tap is one weight load for
-/// eight independent FMA chains. (With two chains, the k*k dependent FMAs of each
-/// output made the kernel wait on FMA latency: 0.5 FMA per cycle.)
+/// Runs `body(block, scratch)` for every block in 0..<count, spread over
+/// `ComputeThreads`, each thread in its own scratch for `plan` (border zeroed once).
 @inline(__always)
-func depthwiseBlockOutputs(_ obuf: UnsafeMutablePointer<Float>, _ buf: UnsafeMutablePointer<Float>,
-                           _ positions: UnsafePointer<Int>, _ taps: UnsafePointer<Int>, chunks: Int, kk: Int,
-                           _ ws: UnsafePointer<F8>, _ b: F8, lo: Float, hi: Float) {
-    let lov = F8(repeating: lo), hiv = F8(repeating: hi)
-    for chunk in 0..<chunks {
-        let q = positions + chunk &* 8
-        let p0 = UnsafePointer(buf + q[0]), p1 = UnsafePointer(buf + q[1])
-        let p2 = UnsafePointer(buf + q[2]), p3 = UnsafePointer(buf + q[3])
-        let p4 = UnsafePointer(buf + q[4]), p5 = UnsafePointer(buf + q[5])
-        let p6 = UnsafePointer(buf + q[6]), p7 = UnsafePointer(buf + q[7])
-        var a0 = b, a1 = b, a2 = b, a3 = b, a4 = b, a5 = b, a6 = b, a7 = b
-        for tap in 0..<kk {
-            let w = ws[tap], o = taps[tap]
-            a0 = a0.addingProduct(load8(p0 + o), w); a1 = a1.addingProduct(load8(p1 + o), w)
-            a2 = a2.addingProduct(load8(p2 + o), w); a3 = a3.addingProduct(load8(p3 + o), w)
-            a4 = a4.addingProduct(load8(p4 + o), w); a5 = a5.addingProduct(load8(p5 + o), w)
-            a6 = a6.addingProduct(load8(p6 + o), w); a7 = a7.addingProduct(load8(p7 + o), w)
-        }
-        let dst = obuf + chunk &* 64
-        store8(clamped(a0, lov, hiv), dst); store8(clamped(a1, lov, hiv), dst + 8)
-        store8(clamped(a2, lov, hiv), dst + 16); store8(clamped(a3, lov, hiv), dst + 24)
-        store8(clamped(a4, lov, hiv), dst + 32); store8(clamped(a5, lov, hiv), dst + 40)
-        store8(clamped(a6, lov, hiv), dst + 48); store8(clamped(a7, lov, hiv), dst + 56)
+func forEachDepthwiseBlock(_ plan: DepthwiseBlockPlan, count: Int, _ body: (Int, DepthwiseBlockScratch) -> Void) {
+    let ohw = plan.oh * plan.ow, chunks = (ohw + 7) / 8, kk = plan.k * plan.k
+    let positions = (0..<(chunks * 8)).map { q in
+        let p = min(q, ohw - 1)
+        return plan.s * (p / plan.ow * plan.pwc + p % plan.ow) * 8
+    }
+    let taps = (0..<kk).map { t in (t / plan.k * plan.pwc + t % plan.k) * 8 }
+    let threads = min(ComputeThreads.count, count)
+    positions.withUnsafeBufferPointer { positions in
+    taps.withUnsafeBufferPointer { taps in
+    ComputeThreads.parallelFor(threads) { t in
+        let buf = UnsafeMutablePointer<Float>.allocate(capacity: plan.padCount + chunks * 64)
+        buf.initialize(repeating: 0, count: plan.padCount)   // the border no load writes
+        let ws = UnsafeMutablePointer<F8>.allocate(capacity: kk)
+        defer { buf.deallocate(); ws.deallocate() }
+        let scratch = DepthwiseBlockScratch(buf: buf, ws: ws, obuf: buf + plan.padCount, positions: positions.baseAddress!,
+                                            taps: taps.baseAddress!, chunks: chunks, kk: kk)
+        for block in (t * count / threads)..<((t + 1) * count / threads) { body(block, scratch) }
+    }
+    }
     }
 }
 
 /// Depthwise kxk forward, channel-blocked: per block of 8 channels and image,
-/// the planes are interleaved into the padded scratch, `depthwiseBlockOutputs`
-/// computes them (a leading clamp such as ReLU6 applied on the way), and they
-/// are scattered back to planes.
+/// the planes are interleaved into the padded scratch, computed (a leading clamp
+/// such as ReLU6 applied on the way), and scattered back to planes.
 func depthwiseForwardBlocked(_ out: UnsafeMutablePointer<Float>,   // (N, C, OH, OW)
                              _ input: UnsafePointer<Float>,        // (N, C, H, W)
                              _ weight: UnsafePointer<Float>,       // (C, 1, k, k)
@@ -158,37 +191,18 @@ func depthwiseForwardBlocked(_ out: UnsafeMutablePointer<Float>,   // (N, C, OH,
                              _ c: Conv2DShape, epilogue: [ConvEpilogueStep] = []) {
     let plan = DepthwiseBlockPlan(c)
     let ch = c.inChannels, hw = c.inHeight * c.inWidth, ohw = plan.oh * plan.ow
-    let blocks = (ch + 7) / 8
-    let threads = min(ComputeThreads.count, blocks)
     let (lo, hi, rest) = leadingClamp(epilogue)
-    let kk = plan.k * plan.k
-    let offsets = DepthwiseBlockOffsets(plan)
-    offsets.positions.withUnsafeBufferPointer { positions in
-    offsets.taps.withUnsafeBufferPointer { taps in
-    ComputeThreads.parallelFor(threads) { t in
-        let buf = UnsafeMutablePointer<Float>.allocate(capacity: plan.padCount + offsets.chunks * 64)
-        buf.initialize(repeating: 0, count: plan.padCount)   // the border `load` never writes
-        let ws = UnsafeMutablePointer<F8>.allocate(capacity: kk)
-        defer { buf.deallocate(); ws.deallocate() }
-        let obuf = buf + plan.padCount
-        for blk in (t * blocks / threads)..<((t + 1) * blocks / threads) {
-            let c0 = blk * 8, nc = min(8, ch - c0)
-            blockWeights(ws, weight, c0, nc, taps: kk)
-            var b = F8()
-            if let bias { for j in 0..<nc { b[j] = bias[c0 + j] } }
-            for n in 0..<c.batch {
-                plan.load(buf, input + (n * ch + c0) * hw, planeStride: hw, count: nc)
-                depthwiseBlockOutputs(obuf, buf, positions.baseAddress!, taps.baseAddress!, chunks: offsets.chunks,
-                                      kk: kk, ws, b, lo: lo, hi: hi)
-                for j in 0..<nc {
-                    let dst = out + (n * ch + c0 + j) * ohw
-                    for p in 0..<ohw { dst[p] = obuf[p &* 8 &+ j] }
-                }
-                applyEpilogue(rest, out, offset: (n * ch + c0) * ohw, count: nc * ohw)
-            }
+    forEachDepthwiseBlock(plan, count: (ch + 7) / 8) { blk, scratch in
+        let c0 = blk * 8, nc = min(8, ch - c0)
+        blockWeights(scratch.ws, weight, c0, nc, taps: scratch.kk)
+        var b = F8()
+        if let bias { for j in 0..<nc { b[j] = bias[c0 + j] } }
+        for n in 0..<c.batch {
+            plan.load(scratch.buf, input + (n * ch + c0) * hw, planeStride: hw, count: nc)
+            scratch.compute(bias: b, lo: lo, hi: hi)
+            splitLanes(out + (n * ch + c0) * ohw, planeStride: ohw, scratch.obuf, count: ohw, lanes: nc)
+            applyEpilogue(rest, out, offset: (n * ch + c0) * ohw, count: nc * ohw)
         }
-    }
-    }
     }
 }
 

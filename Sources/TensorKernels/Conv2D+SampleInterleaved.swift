@@ -17,20 +17,12 @@ public let sampleInterleaveWidth = 8
 
 /// dst (M, 8) = the transpose of src (8, M): dst[m * 8 + n] = src[n * M + m].
 public func interleaveSamples(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, perSample m: Int) {
-    var d = dst
-    for i in 0..<m {
-        store8(F8(src[i], src[m &+ i], src[2 &* m &+ i], src[3 &* m &+ i],
-                  src[4 &* m &+ i], src[5 &* m &+ i], src[6 &* m &+ i], src[7 &* m &+ i]), d)
-        d += 8
-    }
+    for i in 0..<m { store8(gather8(src + i, stride: m), dst + i &* 8) }
 }
 
 /// dst (8, M) = the transpose of src (M, 8), the inverse of `interleaveSamples`.
 public func deinterleaveSamples(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, perSample m: Int) {
-    for n in 0..<sampleInterleaveWidth {
-        let d = dst + n * m
-        for i in 0..<m { d[i] = src[i &* 8 &+ n] }
-    }
+    splitLanes(dst, planeStride: m, src, count: m, lanes: sampleInterleaveWidth)
 }
 
 /// Whether `conv2dForwardSampleInterleaved` covers `s`: a batch of 8, and a 1x1
@@ -67,42 +59,27 @@ public func conv2dForwardSampleInterleaved(_ out: UnsafeMutablePointer<Float>,  
 
 /// Depthwise kxk on sample-interleaved tensors: each channel's (H, W, 8) block is
 /// copied into the zero-bordered scratch by rows, and each tap's weight is one
-/// broadcast vector (`depthwiseBlockOutputs`, shared with the channel-blocked kernel).
+/// broadcast vector (the block computation of the channel-blocked kernel).
 private func depthwiseForwardSampleInterleaved(_ out: UnsafeMutablePointer<Float>,   // (C, OH, OW, 8)
                                                _ input: UnsafePointer<Float>,        // (C, H, W, 8)
                                                _ weight: UnsafePointer<Float>,       // (C, 1, k, k)
                                                _ bias: UnsafePointer<Float>?,        // (C)
                                                _ c: Conv2DShape, epilogue: [ConvEpilogueStep]) {
     let plan = DepthwiseBlockPlan(c)
-    let ch = c.inChannels, inCount = c.inHeight * c.inWidth * 8, outCount = plan.oh * plan.ow * 8
-    let threads = min(ComputeThreads.count, ch)
+    let inCount = c.inHeight * c.inWidth * 8, outCount = plan.oh * plan.ow * 8
     let (lo, hi, rest) = leadingClamp(epilogue)
-    let kk = plan.k * plan.k
-    let offsets = DepthwiseBlockOffsets(plan)
     let rows = plan.inputRows, cols = plan.inputCols
-    offsets.positions.withUnsafeBufferPointer { positions in
-    offsets.taps.withUnsafeBufferPointer { taps in
-    ComputeThreads.parallelFor(threads) { t in
-        let buf = UnsafeMutablePointer<Float>.allocate(capacity: plan.padCount + offsets.chunks * 64)
-        buf.initialize(repeating: 0, count: plan.padCount)   // the border the row copies never write
-        let ws = UnsafeMutablePointer<F8>.allocate(capacity: kk)
-        defer { buf.deallocate(); ws.deallocate() }
-        let obuf = buf + plan.padCount
-        for channel in (t * ch / threads)..<((t + 1) * ch / threads) {
-            for tap in 0..<kk { ws[tap] = F8(repeating: weight[channel * kk + tap]) }
-            let b = F8(repeating: bias?[channel] ?? 0)
-            let src = input + channel * inCount
-            for iy in rows {
-                copyFloats(buf + ((iy + plan.top) * plan.pwc + plan.left + cols.lowerBound) * 8,
-                           src + (iy * plan.w + cols.lowerBound) * 8, cols.count * 8)
-            }
-            depthwiseBlockOutputs(obuf, buf, positions.baseAddress!, taps.baseAddress!, chunks: offsets.chunks,
-                                  kk: kk, ws, b, lo: lo, hi: hi)
-            copyFloats(out + channel * outCount, obuf, outCount)
-            applyEpilogue(rest, out, offset: channel * outCount, count: outCount)
+    forEachDepthwiseBlock(plan, count: c.inChannels) { channel, scratch in
+        let kk = scratch.kk
+        for tap in 0..<kk { scratch.ws[tap] = F8(repeating: weight[channel * kk + tap]) }
+        let src = input + channel * inCount
+        for iy in rows {
+            copyFloats(scratch.buf + ((iy + plan.top) * plan.pwc + plan.left + cols.lowerBound) * 8,
+                       src + (iy * plan.w + cols.lowerBound) * 8, cols.count * 8)
         }
-    }
-    }
+        scratch.compute(bias: F8(repeating: bias?[channel] ?? 0), lo: lo, hi: hi)
+        copyFloats(out + channel * outCount, scratch.obuf, outCount)
+        applyEpilogue(rest, out, offset: channel * outCount, count: outCount)
     }
 }
 

@@ -146,10 +146,10 @@ extension ONNXSession {
         let head = trailingRun { $0.count / pass <= splitHeadMaxElementsPerSample && $0.shape.dropFirst(2).allSatisfy { $0 == 1 } }
         let tail = min(head, trailingRun { $0.count / pass <= splitTailMaxElementsPerSample })
         let bounds = [0, tail, head, steps.count]
+        let produced = (0..<3).map { Set(steps[bounds[$0]..<bounds[$0 + 1]].flatMap { $0.spec.outputs }) }
         var stages: [(inputs: [String], outputs: [String])] = []
         for i in 0..<3 {
-            let range = bounds[i]..<bounds[i + 1]
-            let produced = Set(steps[range].flatMap { $0.spec.outputs })
+            let range = bounds[i]..<bounds[i + 1], produced = produced[i]
             var inputs: [String] = []
             for step in steps[range] {
                 for name in step.spec.inputs where !name.isEmpty && !produced.contains(name) && !inputs.contains(name) {
@@ -159,7 +159,7 @@ extension ONNXSession {
             stages.append((range.isEmpty ? [] : inputs, []))
         }
         for i in 0..<3 {
-            let produced = Set(steps[bounds[i]..<bounds[i + 1]].flatMap { $0.spec.outputs })
+            let produced = produced[i]
             // Graph inputs and constants are produced by no stage: the passes must
             // still hand over a requested output that is one.
             let wanted = outputNames.filter { name in
