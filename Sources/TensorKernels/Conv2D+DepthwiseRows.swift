@@ -206,8 +206,9 @@ private struct DepthwiseRowOutput {
 
     /// `plane(_:bias:)` with `k` and `s` literals at the call sites, so that the
     /// tap loops fold. Rows go in pairs for 3x3 kernels only: for 5x5 the pairs
-    /// measured slower (EfficientNet-Lite0's 28x28 5x5 depthwise 8.1 -> 10.3 ms per
-    /// batch), the 16 accumulators and loads no longer fitting the registers.
+    /// measured slower with vector weights (EfficientNet-Lite0's 28x28 5x5
+    /// depthwise 8.1 -> 10.3 ms per batch) and mixed with scalar ones (28x28
+    /// 8.7 -> 7.2, the 56x56 stride-2 5x5 7.9 -> 8.4).
     @inline(__always)
     private func plane(_ dst: UnsafeMutablePointer<Float>, bias: F8, k: Int, s: Int) {
         var oy = 0
