@@ -184,7 +184,9 @@ func depthwiseForwardRows(_ out: UnsafeMutablePointer<Float>,   // (N, C, OH, OW
 /// that build showed vector spills to the stack in the tap loop. Measured
 /// per node at 1 thread (best of 5 and 4 alternating runs): EfficientNet-Lite0's
 /// row-kernel depthwise nodes 54.1 -> 45.2 ms per batch, MobileNetV2's depthwise
-/// nodes 73.0 -> 65.4.
+/// nodes 73.0 -> 65.4. The per-channel copy into the worker's buffer stays: read in
+/// place from the weight tensor, the same loops measured slower (EfficientNet-Lite0
+/// b0-b5 depthwise 50.5 -> 61.3 ms, 5 alternating runs).
 private struct DepthwiseRowOutput {
     let plan: DepthwiseRowPlan
     let scratch: UnsafeMutablePointer<Float>
