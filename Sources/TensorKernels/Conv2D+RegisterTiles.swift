@@ -13,15 +13,22 @@
 /// commit range; 6 alternating rounds, best / median): MobileNetV2 at 1 thread
 /// -6% / -4%, EfficientNet-Lite0 at 2 threads -8% / -6%, MobileNetV2 at 2
 /// threads no clear change.
+///
+/// 1x1 convolutions on smaller maps (28x28 down to the 7x7 stage, and the
+/// sample-interleaved tail's 8 x 49 columns) run the same tiles on packed panels
+/// (`pointwiseForwardPanels`) with weights packed once per plan
+/// (`RegisterTileWeights`): per image, OpenBLAS re-packed every weight matrix
+/// for a GEMM only 196 or 784 columns wide, and the bias fill and activation
+/// were passes of their own.
 
 /// Longest reduction (input channels x kernel area) taken by this path for a
 /// convolution other than 1x1 (which it takes at any depth).
 let registerTilesMaxIm2colLength = 32
 
-/// Smallest output plane (pixels) taken by this path. Smaller maps run the
-/// batched GEMM (1x1) or im2col + GEMM: their passes stay in cache, and at 14x14
-/// with K up to 576 OpenBLAS measured faster (100 vs 83 GFLOP/s: the K x 24 panel
-/// leaves L1, and 196 pixels end in a partial tile).
+/// Smallest output plane (pixels) taken by this path. Smaller maps run packed
+/// panels (1x1) or im2col + GEMM: reading panels in place at 14x14 with K up to
+/// 576 measured slower than OpenBLAS (83 vs 100 GFLOP/s: the K x 24 panel is K
+/// cache-line streams that leave L1, and 196 pixels end in a partial tile).
 let registerTilesMinPixels = 1024
 
 /// Output channels per register tile.
@@ -31,7 +38,59 @@ private let tilePixels = 24
 
 /// Whether `conv2dForward` runs `s` with `conv2dForwardRegisterTiles`.
 func usesRegisterTiles(_ s: Conv2DShape) -> Bool {
-    s.groups == 1 && s.outChannels % tileChannels == 0 && s.outHeight * s.outWidth >= registerTilesMinPixels
+    isRegisterTileShape(s) && s.outHeight * s.outWidth >= registerTilesMinPixels
+}
+
+/// Whether `conv2dForward` (or, for a 1x1 convolution, `conv2dForwardSampleInterleaved`)
+/// runs `s` on `RegisterTileWeights`, which a caller may then pack once and pass.
+public func usesRegisterTileWeights(_ s: Conv2DShape) -> Bool {
+    usesRegisterTiles(s) || usesPackedPanels(s)
+}
+
+/// Whether `conv2dForward` runs `s` as packed panels (`conv2dForwardPanels`):
+/// a 1x1 convolution with a register-tile form on a map below `registerTilesMinPixels`.
+func usesPackedPanels(_ s: Conv2DShape) -> Bool {
+    isRegisterTileShape(s) && s.isPointwise && s.outHeight * s.outWidth < registerTilesMinPixels
+}
+
+/// A convolution's weights packed for the register tiles: [O/4][K][4] (a tile's
+/// four weights of one reduction step adjacent), then the O biases (zeros
+/// without a bias). Pack once per weight tensor and pass it to every call
+/// (`conv2dForward(..., packed:)`): per image, a pointwise layer on a 14x14 map
+/// is a few microseconds of work per weight, and re-packing them per call is what
+/// makes OpenBLAS slow there.
+public final class RegisterTileWeights: @unchecked Sendable {
+    /// Output channels and reduction length (input channels x kernel area).
+    public let outChannels: Int, length: Int
+    let values: UnsafeMutablePointer<Float>
+
+    /// Packs `weight` (O, C, kH, kW) and `bias` (O) of a convolution of shape `s`;
+    /// `s` must satisfy `isRegisterTileShape`.
+    public init(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, _ s: Conv2DShape) {
+        precondition(isRegisterTileShape(s), "RegisterTileWeights: \(s) has no register-tile form")
+        let o = s.outChannels, k = s.inChannels * s.kernelHeight * s.kernelWidth
+        outChannels = o; length = k
+        values = .allocate(capacity: o * k + o)
+        for t in 0..<(o / tileChannels) {
+            for r in 0..<k {
+                for c in 0..<tileChannels { values[(t * k + r) * tileChannels + c] = weight[(t * tileChannels + c) * k + r] }
+            }
+        }
+        if let bias { (values + o * k).update(from: bias, count: o) } else { (values + o * k).update(repeating: 0, count: o) }
+    }
+
+    deinit { values.deallocate() }
+
+    /// The [K][4] weights of channel tile `t`.
+    func tile(_ t: Int) -> UnsafePointer<Float> { UnsafePointer(values + t * length * tileChannels) }
+    /// The four biases of channel tile `t`.
+    func biases(_ t: Int) -> UnsafePointer<Float> { UnsafePointer(values + outChannels * length + t * tileChannels) }
+}
+
+/// Whether `s` has a register-tile form at all (`RegisterTileWeights` packs it):
+/// no groups, whole channel tiles, and a 1x1 kernel or a short reduction.
+public func isRegisterTileShape(_ s: Conv2DShape) -> Bool {
+    s.groups == 1 && s.outChannels % tileChannels == 0
         && (s.isPointwise || s.inChannels * s.kernelHeight * s.kernelWidth <= registerTilesMaxIm2colLength)
 }
 
@@ -39,22 +98,11 @@ func usesRegisterTiles(_ s: Conv2DShape) -> Bool {
 /// comment. Images are spread over `ComputeThreads`.
 func conv2dForwardRegisterTiles(_ out: UnsafeMutablePointer<Float>,   // (N, O, OH, OW)
                                 _ input: UnsafePointer<Float>,        // (N, C, H, W)
-                                _ weight: UnsafePointer<Float>,       // (O, C, kH, kW)
-                                _ bias: UnsafePointer<Float>?,        // (O)
+                                _ weights: RegisterTileWeights,
                                 _ s: Conv2DShape, epilogue: [ConvEpilogueStep]) {
     precondition(usesRegisterTiles(s), "conv2dForwardRegisterTiles: \(s) is not for register tiles")
     let k = s.inChannels * s.kernelHeight * s.kernelWidth
     let ohw = s.outHeight * s.outWidth, hw = s.inHeight * s.inWidth, o = s.outChannels
-    // Weights as [O/4][K][4], so that a tile's four weights of one step are adjacent, then the biases.
-    let packed = UnsafeMutablePointer<Float>.allocate(capacity: o * k + o)
-    defer { packed.deallocate() }
-    for t in 0..<(o / tileChannels) {
-        for r in 0..<k {
-            for c in 0..<tileChannels { packed[(t * k + r) * tileChannels + c] = weight[(t * tileChannels + c) * k + r] }
-        }
-    }
-    let biases = packed + o * k
-    if let bias { biases.update(from: bias, count: o) } else { biases.update(repeating: 0, count: o) }
     let (lo, hi, rest) = leadingClamp(epilogue)
     // A panel of about 4096 reduction values (16 KB) stays in L1 across the
     // channel tiles: whole output rows for im2col, a run of pixels for 1x1.
@@ -86,14 +134,139 @@ func conv2dForwardRegisterTiles(_ out: UnsafeMutablePointer<Float>,   // (N, O, 
                 }
                 for tile in 0..<(o / tileChannels) {
                     registerTiles(outImage + tile * tileChannels * ohw + p0, ldOut: ohw, panel, ldPanel: ldPanel,
-                                  pixels: count, length: k, packed + tile * k * tileChannels,
-                                  biases + tile * tileChannels, lo: lo, hi: hi, partial: partial)
+                                  pixels: count, length: k, weights.tile(tile), weights.biases(tile),
+                                  lo: lo, hi: hi, partial: partial)
                 }
                 if !rest.isEmpty {
                     for c in 0..<o { applyEpilogue(rest, out, offset: (n * o + c) * ohw + p0, count: count) }
                 }
                 p0 += count
             }
+        }
+    }
+}
+
+/// Longest reduction run over one panel at a time: a (192, 24) panel is 18 KB and
+/// stays in L1 while every channel tile reads it; longer reductions (K up to 960
+/// in a MobileNet's last stage) run in equal blocks of at most this many.
+let panelMaxLength = 192
+
+/// out (O, P) = clamp(W x (K, P) + bias) + residual for one image (or one
+/// sample-interleaved pass) of a 1x1 convolution on a small map. The input is
+/// copied panel by panel into a contiguous (K, 24) or (K, 16) block, zero-padded
+/// to whole vectors, which every channel tile then reads from L1 (read in place,
+/// a panel's rows are P floats apart: K cache-line streams, and a 14x14 map ends
+/// in a partial tile). Long reductions run in blocks (`panelMaxLength`), each
+/// block's tiles accumulating onto the last one's.
+func pointwiseForwardPanels(_ out: UnsafeMutablePointer<Float>,     // (O, P)
+                            _ x: UnsafePointer<Float>,              // (K, P)
+                            pixels p: Int, _ weights: RegisterTileWeights,
+                            _ epilogue: TileEpilogue, scratch: PanelScratch) {
+    let k = weights.length, o = weights.outChannels, tiles = o / tileChannels
+    let blocks = (k + panelMaxLength - 1) / panelMaxLength
+    // Widths: 24-pixel panels, then 16-pixel ones for the rest rounded up to 8
+    // (any multiple of 8 from 16 on is 24a + 16b), at most 7 padded columns.
+    let padded = (p + 7) / 8 * 8
+    var narrow = 0
+    while (padded - 16 * narrow) % 24 != 0 { narrow += 1 }
+    let wide = (padded - 16 * narrow) / 24
+    let panel = scratch.panel
+    var p0 = 0
+    for panelIndex in 0..<(wide + narrow) {
+        let width = panelIndex < wide ? tilePixels : 16
+        let valid = min(width, p - p0), full = valid == width
+        for r in 0..<k {
+            let d = panel + r &* width
+            copyFloats(d, x + (r &* p &+ p0), valid)
+            if !full { (d + valid).update(repeating: 0, count: width - valid) }
+        }
+        // A partial panel's tiles go to a strip of whole tiles, copied out after.
+        let dst = full ? out + p0 : scratch.strip, ld = full ? p : width
+        for block in 0..<blocks {
+            let k0 = block * k / blocks, k1 = (block + 1) * k / blocks, last = block == blocks - 1
+            let tileEpilogue = last ? TileEpilogue(lo: epilogue.lo, hi: epilogue.hi,
+                                                   residual: full ? epilogue.residual.map { $0 + p0 } : nil)
+                                    : TileEpilogue(lo: -.infinity, hi: .infinity, residual: nil)
+            for t in 0..<tiles {
+                let rows = t &* tileChannels
+                let start = block == 0 ? weights.biases(t) : nil
+                if width == tilePixels {
+                    registerTile(Wide.self, dst + rows &* ld, ldOut: ld, panel + k0 &* width, ldPanel: width,
+                                 length: k1 - k0, weights.tile(t) + k0 &* tileChannels, start,
+                                 tileEpilogue.offset(rows &* p))
+                } else {
+                    registerTile(Narrow.self, dst + rows &* ld, ldOut: ld, panel + k0 &* width, ldPanel: width,
+                                 length: k1 - k0, weights.tile(t) + k0 &* tileChannels, start,
+                                 tileEpilogue.offset(rows &* p))
+                }
+            }
+        }
+        if !full {
+            for c in 0..<o {
+                let d = out + (c &* p &+ p0), src = dst + c &* width
+                copyFloats(d, src, valid)
+                if let r = epilogue.residual { for i in 0..<valid { d[i] += r[c &* p &+ p0 &+ i] } }
+            }
+        }
+        p0 += width
+    }
+}
+
+/// What a register tile applies as it stores: a clamp (ReLU, ReLU6, Clip; the
+/// bounds are infinite without one), then a residual add read at the output's
+/// offsets when `residual` is set.
+struct TileEpilogue {
+    var lo: Float, hi: Float
+    var residual: UnsafePointer<Float>?
+
+    /// The epilogue for an output `offset` floats further on.
+    func offset(_ offset: Int) -> TileEpilogue {
+        TileEpilogue(lo: lo, hi: hi, residual: residual.map { $0 + offset })
+    }
+
+    /// The leading clamp of `steps` and a residual add right after it, at the
+    /// output's offset `offset`; the steps left for `applyEpilogue`.
+    static func split(_ steps: [ConvEpilogueStep], offset: Int) -> (TileEpilogue, rest: [ConvEpilogueStep]) {
+        let (lo, hi, rest) = leadingClamp(steps)
+        if case .add(let r)? = rest.first {
+            return (TileEpilogue(lo: lo, hi: hi, residual: r + offset), Array(rest.dropFirst()))
+        }
+        return (TileEpilogue(lo: lo, hi: hi, residual: nil), rest)
+    }
+}
+
+/// Per-worker scratch of `pointwiseForwardPanels`: one (K, 24) panel and an
+/// (O, 24) strip for a partial panel's tiles, cache-line aligned so that each
+/// panel row is three aligned vectors (from malloc's 16-byte alignment, half
+/// the loads of the tile loop would straddle two cache lines).
+final class PanelScratch {
+    let panel: UnsafeMutablePointer<Float>
+    let strip: UnsafeMutablePointer<Float>
+
+    init(length k: Int, outChannels o: Int) {
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: (k + o) * tilePixels * MemoryLayout<Float>.stride,
+                                                   alignment: 64)
+        panel = raw.bindMemory(to: Float.self, capacity: (k + o) * tilePixels)
+        strip = panel + k * tilePixels
+    }
+
+    deinit { UnsafeMutableRawPointer(panel).deallocate() }
+}
+
+/// Forward of a 1x1 convolution on maps below `registerTilesMinPixels` as
+/// packed panels (`pointwiseForwardPanels`), images spread over `ComputeThreads`.
+func conv2dForwardPanels(_ out: UnsafeMutablePointer<Float>,   // (N, O, H, W)
+                         _ input: UnsafePointer<Float>,        // (N, C, H, W)
+                         _ weights: RegisterTileWeights,
+                         _ s: Conv2DShape, epilogue: [ConvEpilogueStep]) {
+    let p = s.outHeight * s.outWidth, c = s.inChannels, o = s.outChannels
+    let threads = min(ComputeThreads.count, s.batch)
+    ComputeThreads.parallelFor(threads) { t in
+        let panels = PanelScratch(length: c, outChannels: o)
+        for n in (t * s.batch / threads)..<((t + 1) * s.batch / threads) {
+            let (tileEpilogue, rest) = TileEpilogue.split(epilogue, offset: n * o * p)
+            pointwiseForwardPanels(out + n * o * p, input + n * c * p, pixels: p, weights, tileEpilogue, scratch: panels)
+            applyEpilogue(rest, out, offset: n * o * p, count: o * p)
         }
     }
 }
@@ -115,20 +288,21 @@ private func registerTiles(_ out: UnsafeMutablePointer<Float>, ldOut: Int,
                            _ panel: UnsafePointer<Float>, ldPanel: Int, pixels: Int, length k: Int,
                            _ w: UnsafePointer<Float>,      // [K][4]
                            _ bias: UnsafePointer<Float>, lo: Float, hi: Float, partial: PartialTile) {
+    let clamp = TileEpilogue(lo: lo, hi: hi, residual: nil)
     var p = 0
     while p &+ tilePixels <= pixels {
-        registerTile(Wide.self, out + p, ldOut: ldOut, panel + p, ldPanel: ldPanel, length: k, w, bias, lo: lo, hi: hi)
+        registerTile(Wide.self, out + p, ldOut: ldOut, panel + p, ldPanel: ldPanel, length: k, w, bias, clamp)
         p &+= tilePixels
     }
     if p &+ 16 <= pixels {
-        registerTile(Narrow.self, out + p, ldOut: ldOut, panel + p, ldPanel: ldPanel, length: k, w, bias, lo: lo, hi: hi)
+        registerTile(Narrow.self, out + p, ldOut: ldOut, panel + p, ldPanel: ldPanel, length: k, w, bias, clamp)
         p &+= 16
     }
     if p == pixels { return }
     let left = pixels - p, x = partial.x, y = partial.y
     x.update(repeating: 0, count: k * 16)
     for r in 0..<k { (x + r * 16).update(from: panel + r * ldPanel + p, count: left) }
-    registerTile(Narrow.self, y, ldOut: 16, x, ldPanel: 16, length: k, w, bias, lo: lo, hi: hi)
+    registerTile(Narrow.self, y, ldOut: 16, x, ldPanel: 16, length: k, w, bias, clamp)
     for c in 0..<tileChannels { (out + c * ldOut + p).update(from: y + c * 16, count: left) }
 }
 
@@ -142,19 +316,28 @@ private enum Narrow: TileWidth { static var wide: Bool { false } }
 
 /// One tile of 4 channels x 24 (`Wide`) or 16 (`Narrow`) pixels: eight or twelve
 /// accumulators (enough independent FMA chains to cover the FMA latency), started
-/// from the bias, clamped, stored once. Not inlined, so that its register
+/// from the bias (or, when `bias` is nil, from `out`: a later block of a long
+/// reduction), stored once through `epilogue`. Not inlined, so that its register
 /// allocation does not depend on the caller's: inlined, LLVM spilled an
 /// accumulator in the loop (MobileNetV2 10% slower).
 @inline(never)
 private func registerTile<Width: TileWidth>(_ width: Width.Type, _ out: UnsafeMutablePointer<Float>, ldOut: Int,
                                             _ x: UnsafePointer<Float>, ldPanel: Int, length k: Int,
-                                            _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>,
-                                            lo: Float, hi: Float) {
+                                            _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
+                                            _ epilogue: TileEpilogue) {
     let wide = Width.wide
-    var a0 = F8(repeating: bias[0]), a1 = a0, a2 = a0
-    var b0 = F8(repeating: bias[1]), b1 = b0, b2 = b0
-    var c0 = F8(repeating: bias[2]), c1 = c0, c2 = c0
-    var d0 = F8(repeating: bias[3]), d1 = d0, d2 = d0
+    let r1 = out + ldOut, r2 = r1 + ldOut, r3 = r2 + ldOut
+    var a0: F8, a1: F8, a2 = F8(), b0: F8, b1: F8, b2 = F8(), c0: F8, c1: F8, c2 = F8(), d0: F8, d1: F8, d2 = F8()
+    if let bias {
+        a0 = F8(repeating: bias[0]); a1 = a0; a2 = a0
+        b0 = F8(repeating: bias[1]); b1 = b0; b2 = b0
+        c0 = F8(repeating: bias[2]); c1 = c0; c2 = c0
+        d0 = F8(repeating: bias[3]); d1 = d0; d2 = d0
+    } else {
+        a0 = load8(out); a1 = load8(out + 8); b0 = load8(r1); b1 = load8(r1 + 8)
+        c0 = load8(r2); c1 = load8(r2 + 8); d0 = load8(r3); d1 = load8(r3 + 8)
+        if wide { a2 = load8(out + 16); b2 = load8(r1 + 16); c2 = load8(r2 + 16); d2 = load8(r3 + 16) }
+    }
     var xp = x, wp = w
     for _ in 0..<k {
         let x0 = load8(xp), x1 = load8(xp + 8), x2 = wide ? load8(xp + 16) : F8()
@@ -172,19 +355,25 @@ private func registerTile<Width: TileWidth>(_ width: Width.Type, _ out: UnsafeMu
         if wide { d2 = d2.addingProduct(x2, wv) }
         xp += ldPanel; wp += tileChannels
     }
-    let r1 = out + ldOut, r2 = r1 + ldOut, r3 = r2 + ldOut
-    storeClamped(a0, out, lo, hi); storeClamped(a1, out + 8, lo, hi)
-    storeClamped(b0, r1, lo, hi); storeClamped(b1, r1 + 8, lo, hi)
-    storeClamped(c0, r2, lo, hi); storeClamped(c1, r2 + 8, lo, hi)
-    storeClamped(d0, r3, lo, hi); storeClamped(d1, r3 + 8, lo, hi)
+    let lo = F8(repeating: epilogue.lo), hi = F8(repeating: epilogue.hi)
+    if let r = epilogue.residual {
+        let q1 = r + ldOut, q2 = q1 + ldOut, q3 = q2 + ldOut
+        store8(clamped(a0, lo, hi) + load8(r), out); store8(clamped(a1, lo, hi) + load8(r + 8), out + 8)
+        store8(clamped(b0, lo, hi) + load8(q1), r1); store8(clamped(b1, lo, hi) + load8(q1 + 8), r1 + 8)
+        store8(clamped(c0, lo, hi) + load8(q2), r2); store8(clamped(c1, lo, hi) + load8(q2 + 8), r2 + 8)
+        store8(clamped(d0, lo, hi) + load8(q3), r3); store8(clamped(d1, lo, hi) + load8(q3 + 8), r3 + 8)
+        if wide {
+            store8(clamped(a2, lo, hi) + load8(r + 16), out + 16); store8(clamped(b2, lo, hi) + load8(q1 + 16), r1 + 16)
+            store8(clamped(c2, lo, hi) + load8(q2 + 16), r2 + 16); store8(clamped(d2, lo, hi) + load8(q3 + 16), r3 + 16)
+        }
+        return
+    }
+    store8(clamped(a0, lo, hi), out); store8(clamped(a1, lo, hi), out + 8)
+    store8(clamped(b0, lo, hi), r1); store8(clamped(b1, lo, hi), r1 + 8)
+    store8(clamped(c0, lo, hi), r2); store8(clamped(c1, lo, hi), r2 + 8)
+    store8(clamped(d0, lo, hi), r3); store8(clamped(d1, lo, hi), r3 + 8)
     if wide {
-        storeClamped(a2, out + 16, lo, hi); storeClamped(b2, r1 + 16, lo, hi)
-        storeClamped(c2, r2 + 16, lo, hi); storeClamped(d2, r3 + 16, lo, hi)
+        store8(clamped(a2, lo, hi), out + 16); store8(clamped(b2, lo, hi), r1 + 16)
+        store8(clamped(c2, lo, hi), r2 + 16); store8(clamped(d2, lo, hi), r3 + 16)
     }
 }
-
-@inline(__always)
-private func storeClamped(_ v: F8, _ dst: UnsafeMutablePointer<Float>, _ lo: Float, _ hi: Float) {
-    store8(clamped(v, F8(repeating: lo), F8(repeating: hi)), dst)
-}
-

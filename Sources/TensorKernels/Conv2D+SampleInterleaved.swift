@@ -33,19 +33,29 @@ public func supportsSampleInterleaved(_ s: Conv2DShape) -> Bool {
 }
 
 /// `conv2dForward` on sample-interleaved tensors: out (O, OH, OW, 8) from input
-/// (C, H, W, 8); residuals in the epilogue are interleaved too.
+/// (C, H, W, 8); residuals in the epilogue are interleaved too. `packed` as for
+/// `conv2dForward`.
 public func conv2dForwardSampleInterleaved(_ out: UnsafeMutablePointer<Float>,   // (O, OH, OW, 8)
                                            _ input: UnsafePointer<Float>,        // (C, H, W, 8)
                                            _ weight: UnsafePointer<Float>,       // (O, C/groups, kH, kW)
                                            _ bias: UnsafePointer<Float>?,        // (O)
-                                           _ s: Conv2DShape, epilogue: [ConvEpilogueStep] = []) {
+                                           _ s: Conv2DShape, epilogue: [ConvEpilogueStep] = [],
+                                           packed: RegisterTileWeights? = nil) {
     precondition(supportsSampleInterleaved(s), "conv2dForwardSampleInterleaved: \(s) is not covered")
     if s.isDepthwise {
         depthwiseForwardSampleInterleaved(out, input, weight, bias, s, epilogue: epilogue)
         return
     }
-    // out (O, P*8) = W (O, C) x X (C, P*8): rows of output channels split over the threads.
+    // out (O, P*8) = W (O, C) x X (C, P*8): one image of P*8 pixels.
     let columns = s.outHeight * s.outWidth * sampleInterleaveWidth, o = s.outChannels, c = s.inChannels
+    if isRegisterTileShape(s) {
+        let (tileEpilogue, rest) = TileEpilogue.split(epilogue, offset: 0)
+        pointwiseForwardPanels(out, input, pixels: columns, packed ?? RegisterTileWeights(weight: weight, bias: bias, s),
+                               tileEpilogue, scratch: PanelScratch(length: c, outChannels: o))
+        applyEpilogue(rest, out, offset: 0, count: o * columns)
+        return
+    }
+    // Rows of output channels split over the threads.
     let threads = min(ComputeThreads.count, max(1, o / 64))
     ComputeThreads.parallelForWithSerialBLAS(threads) { t in
         let r0 = t * o / threads, rows = (t + 1) * o / threads - r0

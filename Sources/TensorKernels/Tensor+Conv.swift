@@ -5,18 +5,23 @@
 /// planes, Conv2D+DepthwiseBlocked.swift) and, for 3x3, a SIMD backward; other
 /// depthwise shapes and passes (groups == C == O) direct per-plane loops; on maps
 /// of 1024 pixels or more, 1x1 convolutions and short reductions (C*kH*kW <= 32,
-/// a stem) one pass of register tiles (Conv2D+RegisterTiles.swift); other 1x1
-/// stride-1 unpadded ones a GEMM per image on the NCHW planes (one GEMM over the
-/// batch for maps up to 256 pixels); everything else
-/// is im2col + GEMM per image and group. `conv2dForwardReference` is the oracle.
+/// a stem) one pass of register tiles, and on smaller maps 1x1 convolutions the
+/// same tiles on packed panels (Conv2D+RegisterTiles.swift; both need whole
+/// 4-channel tiles); other 1x1 stride-1 unpadded ones a GEMM per image on the
+/// NCHW planes (one GEMM over the batch for maps up to 256 pixels); everything
+/// else is im2col + GEMM per image and group. `conv2dForwardReference` is the oracle.
 
 /// out = epilogue(conv2d(input, weight) + bias), overwriting `out`; the
 /// epilogue's steps run on each part of the output as it completes.
+/// `packed`, when given, must be `weight` and `bias` packed for this shape: a
+/// caller that runs the same constant weights many times packs them once
+/// (the register-tile paths otherwise pack them per call).
 public func conv2dForward(_ out: UnsafeMutablePointer<Float>,   // (N, O, OH, OW)
                           _ input: UnsafePointer<Float>,        // (N, C, H, W)
                           _ weight: UnsafePointer<Float>,       // (O, C/groups, kH, kW)
                           _ bias: UnsafePointer<Float>?,        // (O) or nil
-                          _ s: Conv2DShape, epilogue: [ConvEpilogueStep] = []) {
+                          _ s: Conv2DShape, epilogue: [ConvEpilogueStep] = [],
+                          packed: RegisterTileWeights? = nil) {
     if isDepthwiseFast(s) {
         if s.outWidth < depthwiseBlockedMaxWidth {
             depthwiseForwardBlocked(out, input, weight, bias, s, epilogue: epilogue)
@@ -32,7 +37,11 @@ public func conv2dForward(_ out: UnsafeMutablePointer<Float>,   // (N, O, OH, OW
             }
         }
     } else if usesRegisterTiles(s) {
-        conv2dForwardRegisterTiles(out, input, weight, bias, s, epilogue: epilogue)
+        conv2dForwardRegisterTiles(out, input, packed ?? RegisterTileWeights(weight: weight, bias: bias, s), s,
+                                   epilogue: epilogue)
+    } else if usesPackedPanels(s) {
+        conv2dForwardPanels(out, input, packed ?? RegisterTileWeights(weight: weight, bias: bias, s), s,
+                            epilogue: epilogue)
     } else {
         conv2dForwardGemm(out, input, weight, bias, s, epilogue: epilogue)
     }

@@ -132,9 +132,11 @@ final class ConvTests: XCTestCase {
                         padding: Padding2D(1), groups: 16),
             Conv2DShape(batch: 3, inChannels: 16, inHeight: 13, inWidth: 13, outChannels: 16, kernelHeight: 3, kernelWidth: 3,
                         stride: (2, 2), padding: Padding2D(1), groups: 16),
-            // 1x1 on small maps: one GEMM over the batch; on larger ones: a GEMM per image
+            // 1x1 on small maps: packed panels; with output channels not a multiple of
+            // 4, one GEMM over the batch (at 1 thread) or a GEMM per image
             Conv2DShape(batch: 3, inChannels: 24, inHeight: 9, inWidth: 10, outChannels: 40, kernelHeight: 1, kernelWidth: 1),
-            Conv2DShape(batch: 2, inChannels: 16, inHeight: 17, inWidth: 17, outChannels: 24, kernelHeight: 1, kernelWidth: 1),
+            Conv2DShape(batch: 3, inChannels: 24, inHeight: 9, inWidth: 10, outChannels: 42, kernelHeight: 1, kernelWidth: 1),
+            Conv2DShape(batch: 2, inChannels: 16, inHeight: 17, inWidth: 17, outChannels: 22, kernelHeight: 1, kernelWidth: 1),
             // wide stride-2 rows: the SIMD deinterleave in im2col, with asymmetric pads
             Conv2DShape(batch: 2, inChannels: 3, inHeight: 9, inWidth: 41, outChannels: 4, kernelHeight: 3, kernelWidth: 3,
                         stride: (2, 2), padding: Padding2D(top: 1, left: 2, bottom: 0, right: 1)),
@@ -216,15 +218,57 @@ final class ConvTests: XCTestCase {
         }
     }
 
+    /// The packed-panel path (1x1 on maps below 1024 pixels) against the reference:
+    /// 14x14 (a partial last panel), 7x7 (24 + 16 + a 9-of-16 panel), 6x8 (whole
+    /// panels only), reductions of 3, 40, 200 (two blocks) and 600 (four blocks);
+    /// with no epilogue, ReLU6, ReLU6 then a residual add, and a residual add alone
+    /// (both fused into the tile stores); weights packed by the call and packed
+    /// once beforehand; 1 and 2 threads.
+    func testPackedPanelPathMatchesReference() throws {
+        let shapes: [Conv2DShape] = [
+            Conv2DShape(batch: 3, inChannels: 200, inHeight: 14, inWidth: 14, outChannels: 12, kernelHeight: 1, kernelWidth: 1),
+            Conv2DShape(batch: 2, inChannels: 40, inHeight: 7, inWidth: 7, outChannels: 8, kernelHeight: 1, kernelWidth: 1),
+            Conv2DShape(batch: 1, inChannels: 3, inHeight: 6, inWidth: 8, outChannels: 4, kernelHeight: 1, kernelWidth: 1),
+            Conv2DShape(batch: 2, inChannels: 600, inHeight: 5, inWidth: 5, outChannels: 16, kernelHeight: 1, kernelWidth: 1),
+        ]
+        for (i, s) in shapes.enumerated() {
+            XCTAssertTrue(usesRegisterTileWeights(s) && !usesRegisterTiles(s), "shape \(i) takes the packed-panel path")
+            let (x, w, b, residual, plain, relu6, relu6Add) = epilogueFixture(s, seed: UInt64(700 + i))
+            let plainAdd = Tensor(zeros: s.outputShape)
+            for j in 0..<plainAdd.count { plainAdd.data[j] = plain.data[j] + residual.data[j] }
+            let cases: [(String, [ConvEpilogueStep], Tensor)] = [
+                ("none", [], plain), ("relu6", [.activation(.relu6)], relu6),
+                ("relu6+add", [.activation(.relu6), .add(residual.data)], relu6Add),
+                ("add", [.add(residual.data)], plainAdd),
+            ]
+            let packed = RegisterTileWeights(weight: w.data, bias: b.data, s)
+            for threads in [1, 2] {
+                ComputeThreads.with(threads: threads) {
+                    for (name, steps, want) in cases {
+                        for prepacked in [nil, packed] {
+                            let y = Tensor(shape: s.outputShape, repeating: 7)
+                            conv2dForward(y.data, x.data, w.data, b.data, s, epilogue: steps, packed: prepacked)
+                            assertClose(y, want, atol: 1e-4, rtol: 1e-4,
+                                        "shape \(i) epilogue \(name), \(threads) threads, packed once: \(prepacked != nil)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// The sample-interleaved kernels (batches of 8 as (C, H, W, 8)) against the
-    /// NCHW reference, converting in and out: 1x1 with 128 and 40 output channels
-    /// (row split over threads or not), depthwise 3x3 stride 1 and 2, 5x5 TF-SAME
+    /// NCHW reference, converting in and out: 1x1 as packed panels with 128, 40 and
+    /// 20 output channels (the last a reduction of 260: two blocks) and as a GEMM
+    /// with 130 (not whole 4-channel tiles; rows split over threads), depthwise 3x3 stride 1 and 2, 5x5 TF-SAME
     /// stride 2 and a 3x3 with asymmetric pads; with no epilogue, ReLU6, and
     /// ReLU6 then an (interleaved) residual add; 1 and 2 threads. Then the pool.
     func testSampleInterleavedConvolutionsMatchReference() throws {
         let shapes: [Conv2DShape] = [
             Conv2DShape(batch: 8, inChannels: 24, inHeight: 7, inWidth: 7, outChannels: 128, kernelHeight: 1, kernelWidth: 1),
             Conv2DShape(batch: 8, inChannels: 96, inHeight: 5, inWidth: 6, outChannels: 40, kernelHeight: 1, kernelWidth: 1),
+            Conv2DShape(batch: 8, inChannels: 260, inHeight: 3, inWidth: 3, outChannels: 20, kernelHeight: 1, kernelWidth: 1),
+            Conv2DShape(batch: 8, inChannels: 24, inHeight: 7, inWidth: 7, outChannels: 130, kernelHeight: 1, kernelWidth: 1),
             Conv2DShape(batch: 8, inChannels: 20, inHeight: 7, inWidth: 7, outChannels: 20, kernelHeight: 3, kernelWidth: 3,
                         padding: Padding2D(1), groups: 20),
             Conv2DShape(batch: 8, inChannels: 12, inHeight: 14, inWidth: 14, outChannels: 12, kernelHeight: 3, kernelWidth: 3,

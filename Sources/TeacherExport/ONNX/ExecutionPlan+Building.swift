@@ -127,6 +127,7 @@ struct PlanBuilder {
         var outputSlots = outputs.map { slots[$0]! }
         if fuse { steps = GraphFusion.fuse(steps, infos: infos, protected: Set(outputSlots)) }
         if interleaveSamples { steps = SampleInterleaving.apply(steps, infos: &infos, outputSlots: &outputSlots) }
+        steps = steps.map { ConvOp.packingWeights($0, infos: infos) }
 
         // Liveness: a buffer lives until the last step that reads it or any view of it.
         var root = Array(0..<infos.count)

@@ -59,6 +59,9 @@ struct ConvOp: ONNXOperator {
     var epilogue: [ConvEpilogue] = []
     /// Input, output and residuals in the sample-interleaved layout (set by `SampleInterleaving`).
     var samplesInterleaved = false
+    /// Constant weights and bias packed once for the register-tile kernels (set by
+    /// `packingWeights`), so that a plan run per image does not re-pack them per call.
+    var packed: RegisterTileWeights? = nil
 
     init(_ spec: NodeSpec) throws {
         try spec.allowOnly(["kernel_shape", "strides", "dilations", "pads", "auto_pad", "group"])
@@ -110,11 +113,33 @@ struct ConvOp: ONNXOperator {
             }
         }
         if samplesInterleaved {
-            conv2dForwardSampleInterleaved(out.data, x.data, w.data, bias.map { UnsafePointer($0.data) }, s, epilogue: steps)
+            conv2dForwardSampleInterleaved(out.data, x.data, w.data, bias.map { UnsafePointer($0.data) }, s,
+                                           epilogue: steps, packed: packed)
         } else {
-            conv2dForward(out.data, x.data, w.data, bias.map { UnsafePointer($0.data) }, s, epilogue: steps)
+            conv2dForward(out.data, x.data, w.data, bias.map { UnsafePointer($0.data) }, s, epilogue: steps,
+                          packed: packed)
         }
         return [.float(out)]
+    }
+
+    /// `step` with its convolution's weights packed (`packed`) when the kernel for
+    /// its planned shape uses them and the weights and bias are plan constants.
+    static func packingWeights(_ step: PlanStep, infos: [ValueInfo]) -> PlanStep {
+        let slots = step.inputSlots
+        guard var conv = step.op as? ConvOp, slots.count >= 2, slots[0] >= 0, slots[1] >= 0,
+              case .float(let w)? = infos[slots[1]].constant else { return step }
+        var bias: Tensor? = nil
+        if slots.count > 2 && slots[2] >= 0 {
+            guard case .float(let b)? = infos[slots[2]].constant else { return step }
+            bias = b
+        }
+        guard let s = try? conv.shape(infos[slots[0]].shape, w.shape, bias?.shape), usesRegisterTileWeights(s) else {
+            return step
+        }
+        conv.packed = RegisterTileWeights(weight: w.data, bias: bias.map { UnsafePointer($0.data) }, s)
+        var packedStep = step
+        packedStep.op = conv
+        return packedStep
     }
 }
 
