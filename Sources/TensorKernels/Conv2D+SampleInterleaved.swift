@@ -17,7 +17,13 @@ public let sampleInterleaveWidth = 8
 
 /// dst (M, 8) = the transpose of src (8, M): dst[m * 8 + n] = src[n * M + m].
 public func interleaveSamples(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, perSample m: Int) {
-    for i in 0..<m { store8(gather8(src + i, stride: m), dst + i &* 8) }
+    var i0 = 0
+    while i0 &+ 8 <= m {
+        let s = src + i0, d = dst + i0 &* 8
+        transpose8x8(load: { load8(s + $0 &* m) }, store: { i, v in store8(v, d + i &* 8) })
+        i0 &+= 8
+    }
+    for i in i0..<m { store8(gather8(src + i, stride: m), dst + i &* 8) }
 }
 
 /// dst (8, M) = the transpose of src (M, 8), the inverse of `interleaveSamples`.
