@@ -1,15 +1,22 @@
-/// Depthwise kxk for small planes (late MobileNet / EfficientNet stages: 14x14,
-/// 7x7, 4x4): SIMD across 8 channels instead of along W (forward any square k;
+/// Depthwise kxk for small planes (MobileNet / EfficientNet stages from 28x28
+/// down to 7x7 and 4x4): SIMD across 8 channels instead of along W (forward any square k;
 /// the backward is 3x3 only). Rows of 4 or 7 pixels waste most of an
 /// 8-lane vector and pay per-row overhead; interleaving 8 channels
 /// (a channels-last block [rows][cols][8], zero-bordered) makes every tap one
 /// full vector load with no waste. The transposes in and out touch each
 /// element once, in cache.
 
-/// Outputs narrower than this use the channel-blocked kernel (measured at one
+/// Outputs narrower than this use the channel-blocked kernel. Measured at one
 /// thread on the MobileNetV2 shapes: 2-2.5x faster than the row kernel at 4 and
-/// 7 wide, ~1.3x at 14; at 28 and 56 the row kernel was not slower).
-@usableFromInline let depthwiseBlockedMaxWidth = 20
+/// 7 wide, ~1.3x at 14. With the register transposes, also at 28 wide (per node,
+/// ms per batch of 32, 2 runs each: EfficientNet-Lite0 b3 5x5 stride 2 6.4 -> 4.8,
+/// b4 5x5 7.8-8.0 -> 5.6-5.8; MobileNetV2's 3x3 3.1-3.3 -> 2.7-3.1); at 56 wide
+/// the row kernel stays faster (3x3 stride 1: 6.4-6.8 vs 8.0-9.1).
+@usableFromInline let depthwiseBlockedMaxWidth = 32
+
+/// The same threshold for the 3x3 backward (student training), measured with
+/// the forward's old value of 20 and not re-measured since.
+@usableFromInline let depthwiseBlockedBackwardMaxWidth = 20
 
 /// Geometry of one 8-channel block's padded, channel-interleaved scratch.
 struct DepthwiseBlockPlan {

@@ -58,7 +58,7 @@ public func conv2dBackward(_ dinput: UnsafeMutablePointer<Float>?,   // (N, C, H
                            _ weight: UnsafePointer<Float>,           // (O, C/groups, kH, kW)
                            _ s: Conv2DShape, accumulate: Bool = true) {
     if isDepthwiseFast(s) && s.kernelHeight == 3 {
-        if s.outWidth < depthwiseBlockedMaxWidth {
+        if s.outWidth < depthwiseBlockedBackwardMaxWidth {
             depthwise3x3BackwardBlocked(dinput, dweight, dbias, dout, input, weight, s, accumulate: accumulate)
         } else {
             depthwise3x3Backward(dinput, dweight, dbias, dout, input, weight, s, accumulate: accumulate)
