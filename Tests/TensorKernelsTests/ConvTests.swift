@@ -260,8 +260,9 @@ final class ConvTests: XCTestCase {
     /// The sample-interleaved kernels (batches of 8 as (C, H, W, 8)) against the
     /// NCHW reference, converting in and out: 1x1 as packed panels with 128, 40 and
     /// 20 output channels (the last a reduction of 260: two blocks) and as a GEMM
-    /// with 130 (not whole 4-channel tiles; rows split over threads), depthwise 3x3 stride 1 and 2, 5x5 TF-SAME
-    /// stride 2 and a 3x3 with asymmetric pads; with no epilogue, ReLU6, and
+    /// with 130 (not whole 4-channel tiles; rows split over threads), depthwise
+    /// 3x3 stride 1 and 2, 5x5 TF-SAME stride 2 and a 3x3 with asymmetric pads;
+    /// with no epilogue, ReLU6, and
     /// ReLU6 then an (interleaved) residual add; 1 and 2 threads. Then the pool.
     func testSampleInterleavedConvolutionsMatchReference() throws {
         let shapes: [Conv2DShape] = [
