@@ -355,25 +355,15 @@ private func registerTile<Width: TileWidth>(_ width: Width.Type, _ out: UnsafeMu
         if wide { d2 = d2.addingProduct(x2, wv) }
         xp += ldPanel; wp += tileChannels
     }
-    let lo = F8(repeating: epilogue.lo), hi = F8(repeating: epilogue.hi)
-    if let r = epilogue.residual {
-        let q1 = r + ldOut, q2 = q1 + ldOut, q3 = q2 + ldOut
-        store8(clamped(a0, lo, hi) + load8(r), out); store8(clamped(a1, lo, hi) + load8(r + 8), out + 8)
-        store8(clamped(b0, lo, hi) + load8(q1), r1); store8(clamped(b1, lo, hi) + load8(q1 + 8), r1 + 8)
-        store8(clamped(c0, lo, hi) + load8(q2), r2); store8(clamped(c1, lo, hi) + load8(q2 + 8), r2 + 8)
-        store8(clamped(d0, lo, hi) + load8(q3), r3); store8(clamped(d1, lo, hi) + load8(q3 + 8), r3 + 8)
-        if wide {
-            store8(clamped(a2, lo, hi) + load8(r + 16), out + 16); store8(clamped(b2, lo, hi) + load8(q1 + 16), r1 + 16)
-            store8(clamped(c2, lo, hi) + load8(q2 + 16), r2 + 16); store8(clamped(d2, lo, hi) + load8(q3 + 16), r3 + 16)
-        }
-        return
+    let lo = F8(repeating: epilogue.lo), hi = F8(repeating: epilogue.hi), residual = epilogue.residual
+    /// Stores v to row `row`, column `col` of the tile through the epilogue.
+    @inline(__always) func put(_ v: F8, _ row: Int, _ col: Int) {
+        let offset = row &* ldOut &+ col
+        var y = clamped(v, lo, hi)
+        if let residual { y += load8(residual + offset) }
+        store8(y, out + offset)
     }
-    store8(clamped(a0, lo, hi), out); store8(clamped(a1, lo, hi), out + 8)
-    store8(clamped(b0, lo, hi), r1); store8(clamped(b1, lo, hi), r1 + 8)
-    store8(clamped(c0, lo, hi), r2); store8(clamped(c1, lo, hi), r2 + 8)
-    store8(clamped(d0, lo, hi), r3); store8(clamped(d1, lo, hi), r3 + 8)
-    if wide {
-        store8(clamped(a2, lo, hi), out + 16); store8(clamped(b2, lo, hi), r1 + 16)
-        store8(clamped(c2, lo, hi), r2 + 16); store8(clamped(d2, lo, hi), r3 + 16)
-    }
+    put(a0, 0, 0); put(a1, 0, 8); put(b0, 1, 0); put(b1, 1, 8)
+    put(c0, 2, 0); put(c1, 2, 8); put(d0, 3, 0); put(d1, 3, 8)
+    if wide { put(a2, 0, 16); put(b2, 1, 16); put(c2, 2, 16); put(d2, 3, 16) }
 }

@@ -122,20 +122,27 @@ struct ConvOp: ONNXOperator {
         return [.float(out)]
     }
 
+    /// The planned shape of this convolution's `step` with its weight and bias, when
+    /// both are plan constants (nil otherwise, or when the shapes do not check).
+    func constantOperands(_ step: PlanStep, infos: [ValueInfo]) -> (shape: Conv2DShape, weight: Tensor, bias: Tensor?)? {
+        let slots = step.inputSlots
+        guard slots.count >= 2, slots[0] >= 0, slots[1] >= 0, case .float(let w)? = infos[slots[1]].constant else {
+            return nil
+        }
+        var bias: Tensor? = nil
+        if slots.count > 2 && slots[2] >= 0 {
+            guard case .float(let b)? = infos[slots[2]].constant else { return nil }
+            bias = b
+        }
+        guard let s = try? shape(infos[slots[0]].shape, w.shape, bias?.shape) else { return nil }
+        return (s, w, bias)
+    }
+
     /// `step` with its convolution's weights packed (`packed`) when the kernel for
     /// its planned shape uses them and the weights and bias are plan constants.
     static func packingWeights(_ step: PlanStep, infos: [ValueInfo]) -> PlanStep {
-        let slots = step.inputSlots
-        guard var conv = step.op as? ConvOp, slots.count >= 2, slots[0] >= 0, slots[1] >= 0,
-              case .float(let w)? = infos[slots[1]].constant else { return step }
-        var bias: Tensor? = nil
-        if slots.count > 2 && slots[2] >= 0 {
-            guard case .float(let b)? = infos[slots[2]].constant else { return step }
-            bias = b
-        }
-        guard let s = try? conv.shape(infos[slots[0]].shape, w.shape, bias?.shape), usesRegisterTileWeights(s) else {
-            return step
-        }
+        guard var conv = step.op as? ConvOp, let (s, w, bias) = conv.constantOperands(step, infos: infos),
+              usesRegisterTileWeights(s) else { return step }
         conv.packed = RegisterTileWeights(weight: w.data, bias: bias.map { UnsafePointer($0.data) }, s)
         var packedStep = step
         packedStep.op = conv

@@ -38,7 +38,9 @@ struct SampleInterleaving {
     private mutating func place(_ step: PlanStep) {
         var step = step
         let activations = step.inputSlots.filter { $0 >= 0 && infos[$0].constant == nil }
-        if var conv = step.op as? ConvOp, let s = convShape(step, conv), supportsSampleInterleaved(s),
+        // Weights and bias must be constants: only activations change layout.
+        if var conv = step.op as? ConvOp, let s = conv.constantOperands(step, infos: infos)?.shape,
+           supportsSampleInterleaved(s),
            step.outputSlots.count == 1, step.outputSlots[0] >= 0 {
             let x = step.inputSlots[0]
             let intoLayout = interleaved.contains(x) || infos[x].count <= infos[step.outputSlots[0]].count
@@ -64,16 +66,6 @@ struct SampleInterleaving {
         }
         rewire(&step, toInterleaved: false)
         steps.append(step)
-    }
-
-    /// The convolution's shape from its planned input shapes (nil if it does not check).
-    private func convShape(_ step: PlanStep, _ conv: ConvOp) -> Conv2DShape? {
-        // Weights and bias must be constants: only activations change layout.
-        let slots = step.inputSlots
-        guard slots.count >= 2, slots[0] >= 0, slots[1] >= 0, infos[slots[1]].constant != nil else { return nil }
-        if slots.count > 2 && slots[2] >= 0 && infos[slots[2]].constant == nil { return nil }
-        let bias = slots.count > 2 && slots[2] >= 0 ? infos[slots[2]].shape : nil
-        return try? conv.shape(infos[slots[0]].shape, infos[slots[1]].shape, bias)
     }
 
     /// Whether an elementwise step computes the same in either layout: a unary
